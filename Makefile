@@ -1,0 +1,36 @@
+# daneel's two everyday commands: `make run` and `make test`. Both set themselves up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+
+.PHONY: run test lint bench install clean
+
+$(BIN)/daneel: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/daneel
+
+examples/iris/model.joblib: examples/iris/train.py | $(BIN)/daneel
+	$(BIN)/python examples/iris/train.py
+
+run: $(BIN)/daneel examples/iris/model.joblib
+	$(BIN)/daneel serve examples/iris --http-port $(PORT)
+
+test: $(BIN)/daneel
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/daneel
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(BIN)/daneel
+	@echo "bench: the benchmark suite against MLServer and a raw ASGI baseline is not written yet (see the performance issue)."
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/iris/model.joblib

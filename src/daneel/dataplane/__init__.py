@@ -1,0 +1,1 @@
+"""Transport-neutral serving: models' states, inference, feedback, metadata and health."""

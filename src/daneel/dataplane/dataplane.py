@@ -1,0 +1,159 @@
+"""Inference, feedback, metadata and health, independent of the transport.
+
+Handlers take decoded JSON values and return JSON-ready values (numpy arrays
+allowed); they raise :class:`daneel.errors.DaneelError` for every failure.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from daneel.dataplane.repository import Repository
+from daneel.errors import DaneelError, ModelError, NotFound, NotImplementedByModel, NotReady
+from daneel.protocol import v1, v2
+from daneel.protocol.payload import Payload
+from daneel.runtime.component import Component, Kind
+from daneel.version import __version__
+
+T = TypeVar("T")
+
+#: Seldon's model-side paths and the component method each one calls.
+SELDON_METHODS = (
+    "predictions",
+    "predict",
+    "transform-input",
+    "transform-output",
+    "route",
+    "aggregate",
+    "send-feedback",
+)
+
+
+class DataPlane:
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    # Open Inference Protocol
+
+    async def infer(self, model: str, version: str | None, body: Any) -> Any:
+        component = self._versioned(model, version)
+        if "predict" in component.raw_methods:
+            return await _guard(component, component.call_raw("predict", body))
+        request = v2.decode_request(body)
+        result = await _guard(component, _main(component, v2.to_payload(request)))
+        outputs = v2.encode_outputs(result, request.outputs)
+        request_id = request.id if request.id is not None else str(uuid.uuid4())
+        parameters = _v2_parameters(result.meta)
+        return v2.encode_response(component.name, version, request_id, outputs, parameters)
+
+    def model_metadata(self, model: str, version: str | None) -> dict[str, Any]:
+        return self._versioned(model, version).metadata().v2()
+
+    def model_ready(self, model: str, version: str | None) -> None:
+        """Return if the model is ready; raise NotReady (or NotFound) saying why not."""
+        self._versioned(model, version)
+
+    def _versioned(self, model: str, version: str | None) -> Component:
+        component = self.repository.get(model)
+        versions = component.metadata().versions
+        if version and versions and version not in versions:
+            raise NotFound(f"model {model!r} has no version {version!r}; it has {', '.join(versions)}")
+        return component
+
+    @staticmethod
+    def server_metadata() -> dict[str, Any]:
+        return {"name": "daneel", "version": __version__, "extensions": []}
+
+    def ready(self) -> None:
+        reasons = self.repository.not_ready()
+        if reasons:
+            raise NotReady("not ready: " + "; ".join(reasons))
+
+    # Seldon protocol
+
+    async def seldon(self, method: str, body: Any) -> Any:
+        component = self.repository.default()
+        raw_name = "predict" if method == "predictions" else method.replace("-", "_")
+        if raw_name in component.raw_methods:
+            return await _guard(component, component.call_raw(raw_name, body))
+        if method == "aggregate":
+            payloads = v1.decode_message_list(body)
+            result = await _guard(component, component.aggregate(payloads))
+            return self._seldon_response(component, result, payloads[0].form, payloads[0].meta)
+        if method == "send-feedback":
+            result = await _guard(component, component.send_feedback(v1.decode_feedback(body)))
+            return self._seldon_response(component, result, "ndarray", {})
+        payload = v1.decode_message(body)
+        if method == "route":
+            index = await _guard(component, component.route(payload))
+            result = Payload(np.array([[index]]), [], payload.meta)
+        else:
+            result = await _guard(component, _seldon_call(component, method, payload))
+        return self._seldon_response(component, result, payload.form, payload.meta)
+
+    def _seldon_response(
+        self, component: Component, result: Payload, form: str, request_meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        meta = {**request_meta, **result.meta}
+        meta["puid"] = request_meta.get("puid") or secrets.token_hex(13)
+        meta.setdefault("tags", {})
+        meta["requestPath"] = {component.name: component.implementation}
+        result.meta = meta
+        return v1.encode_message(result, form)
+
+    def seldon_metadata(self) -> dict[str, Any]:
+        return self.repository.default().metadata().v1()
+
+    async def health_status(self) -> Any:
+        self.ready()
+        component = self.repository.default()
+        try:
+            status = await component.health()
+        except DaneelError:
+            raise
+        except Exception as exc:
+            raise NotReady(f"{component.name} is unhealthy: {type(exc).__name__}: {exc}") from exc
+        return v1.encode_message(Payload([] if status is None else status, [], {}), "ndarray")
+
+
+def _main(component: Component, payload: Payload) -> Awaitable[Payload]:
+    """The method a standalone component's prediction endpoints call, by its kind."""
+    if component.kind is Kind.TRANSFORMER:
+        return component.transform_input(payload)
+    if component.kind is Kind.OUTPUT_TRANSFORMER:
+        return component.transform_output(payload)
+    if component.kind is Kind.MODEL:
+        return component.predict(payload)
+    raise NotImplementedByModel(
+        f"{component.name} is a {component.kind.value}; call its own path (/route, /aggregate)"
+        " or compose it in a deployment file"
+    )
+
+
+def _seldon_call(component: Component, method: str, payload: Payload) -> Awaitable[Payload]:
+    if method == "predictions":
+        return _main(component, payload)
+    if method == "transform-input":
+        return component.transform_input(payload)
+    if method == "transform-output":
+        return component.transform_output(payload)
+    return component.predict(payload)
+
+
+async def _guard(component: Component, call: Awaitable[T]) -> T:
+    """Await a component call; anything but a DaneelError becomes a ModelError naming it."""
+    try:
+        return await call
+    except DaneelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{component.name}: {type(exc).__name__}: {exc}") from exc
+
+
+def _v2_parameters(meta: dict[str, Any]) -> dict[str, Any]:
+    return {"tags": meta["tags"]} if meta.get("tags") else {}

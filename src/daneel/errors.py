@@ -1,0 +1,101 @@
+"""daneel's one error tree.
+
+Every error daneel raises on the serving path is a :class:`DaneelError`. Each
+subclass carries a transport-neutral :class:`ErrorCode`; the REST and gRPC edges
+each own one table that maps codes to their status values, so nothing below the
+edge knows about HTTP.
+
+    DaneelError
+    ├── InvalidInput          bad request payload (names the field)
+    │   └── PayloadTooLarge   body over the configured limit
+    ├── NotFound              unknown model, version or path
+    ├── NotReady              model still loading, or failed to load
+    ├── NotImplementedByModel the component lacks the method asked for
+    ├── ModelError            user code raised
+    ├── ModelTimeout          user code exceeded its time budget
+    ├── Overloaded            too much work queued (carries retry_after)
+    └── LoadError             a model could not be loaded
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.Enum):
+    INVALID_INPUT = "invalid_input"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    NOT_FOUND = "not_found"
+    NOT_READY = "not_ready"
+    NOT_IMPLEMENTED = "not_implemented"
+    MODEL_ERROR = "model_error"
+    TIMEOUT = "timeout"
+    OVERLOADED = "overloaded"
+    LOAD_ERROR = "load_error"
+
+
+class DaneelError(Exception):
+    """Base of every daneel error; `reason` is a short machine-readable tag."""
+
+    code: ErrorCode = ErrorCode.MODEL_ERROR
+    reason: str = "MICROSERVICE_INTERNAL_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DaneelError):
+    code = ErrorCode.INVALID_INPUT
+    reason = "MICROSERVICE_BAD_DATA"
+
+    def __init__(self, field: str, expected: str) -> None:
+        super().__init__(f"{field}: {expected}" if field else expected)
+        self.field = field
+
+
+class PayloadTooLarge(InvalidInput):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+    reason = "PAYLOAD_TOO_LARGE"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("body", f"request body is larger than the limit of {limit} bytes")
+
+
+class NotFound(DaneelError):
+    code = ErrorCode.NOT_FOUND
+    reason = "NOT_FOUND"
+
+
+class NotReady(DaneelError):
+    code = ErrorCode.NOT_READY
+    reason = "NOT_READY"
+
+
+class NotImplementedByModel(DaneelError):
+    code = ErrorCode.NOT_IMPLEMENTED
+    reason = "NOT_IMPLEMENTED"
+
+
+class ModelError(DaneelError):
+    code = ErrorCode.MODEL_ERROR
+    reason = "MICROSERVICE_INTERNAL_ERROR"
+
+
+class ModelTimeout(DaneelError):
+    code = ErrorCode.TIMEOUT
+    reason = "TIMEOUT"
+
+
+class Overloaded(DaneelError):
+    code = ErrorCode.OVERLOADED
+    reason = "OVERLOADED"
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LoadError(DaneelError):
+    code = ErrorCode.LOAD_ERROR
+    reason = "LOAD_ERROR"

@@ -1,0 +1,187 @@
+"""Open Inference Protocol (V2) requests and responses as plain Python and numpy.
+
+Validation is hand-written rather than done by a schema library: it runs on the
+hot path, and each failure must name the offending field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from daneel.errors import InvalidInput
+from daneel.protocol import codecs
+from daneel.protocol.datatypes import from_numpy, to_numpy
+from daneel.protocol.payload import Payload, as_array
+
+
+@dataclass(slots=True)
+class Tensor:
+    name: str
+    datatype: str
+    shape: list[int]
+    data: Any
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class InferenceRequest:
+    inputs: list[Tensor]
+    id: str | None = None
+    outputs: list[str] | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def decode_request(body: Any) -> InferenceRequest:
+    """Validate a decoded JSON body and turn its inputs into numpy arrays."""
+    if not isinstance(body, dict):
+        raise InvalidInput("body", "expected a JSON object with an 'inputs' list")
+    parameters = _object(body.get("parameters"), "parameters")
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInput("inputs", "expected a non-empty list of input tensors")
+    request_id = body.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidInput("id", "expected a string")
+    return InferenceRequest(
+        inputs=[decode_tensor(item, f"inputs[{i}]") for i, item in enumerate(inputs)],
+        id=request_id,
+        outputs=_requested_outputs(body.get("outputs")),
+        parameters=parameters,
+    )
+
+
+def decode_tensor(obj: Any, path: str) -> Tensor:
+    if not isinstance(obj, dict):
+        raise InvalidInput(path, "expected an object with name, shape, datatype and data")
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"{path}.name", "expected a non-empty string")
+    shape = _shape(obj.get("shape"), f"{path}.shape")
+    datatype = obj.get("datatype")
+    if not isinstance(datatype, str):
+        raise InvalidInput(f"{path}.datatype", "expected a string such as FP32, INT64 or BYTES")
+    dtype = to_numpy(datatype, f"{path}.datatype")
+    parameters = _object(obj.get("parameters"), f"{path}.parameters")
+    if "data" not in obj:
+        raise InvalidInput(f"{path}.data", "is missing")
+    content_type = codecs.check_content_type(parameters.get("content_type"), datatype, path)
+    if datatype == "BYTES":
+        data: Any = codecs.decode_bytes(obj["data"], shape, content_type, f"{path}.data")
+    else:
+        data = _numeric(obj["data"], dtype, shape, f"{path}.data")
+    return Tensor(name, datatype, shape, data, parameters)
+
+
+def _numeric(data: Any, dtype: np.dtype, shape: list[int], path: str) -> np.ndarray:
+    try:
+        array = np.asarray(data, dtype=dtype)
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInput(path, f"expected a flat or nested list of {dtype} numbers") from None
+    return reshape(array, shape, path)
+
+
+def reshape(array: np.ndarray, shape: list[int], path: str) -> np.ndarray:
+    expected = math.prod(shape)
+    if array.size != expected:
+        raise InvalidInput(path, f"has {array.size} elements but shape {shape} needs {expected}")
+    return array.reshape(shape)
+
+
+def _shape(value: Any, path: str) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value):
+        raise InvalidInput(path, "expected a list of non-negative integers")
+    return value
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(path, "expected an object")
+    return value
+
+
+def _requested_outputs(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidInput("outputs", "expected a list of objects with a 'name'")
+    names = []
+    for i, item in enumerate(value):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            raise InvalidInput(f"outputs[{i}].name", "expected a string")
+        names.append(name)
+    return names
+
+
+def to_payload(request: InferenceRequest) -> Payload:
+    """The component-facing view: one input is its array, several a dict or a DataFrame."""
+    meta: dict[str, Any] = {"puid": request.id} if request.id else {}
+    if request.parameters:
+        meta["parameters"] = request.parameters
+    if request.parameters.get("content_type") == "pd":
+        frame = codecs.to_dataframe(request.inputs)
+        return Payload(frame, list(map(str, frame.columns)), meta, "v2")
+    if len(request.inputs) == 1:
+        return Payload(request.inputs[0].data, [], meta, "v2")
+    data = {tensor.name: tensor.data for tensor in request.inputs}
+    return Payload(data, list(data), meta, "v2")
+
+
+def encode_outputs(result: Payload, requested: list[str] | None) -> list[dict[str, Any]]:
+    """Turn a component's result into V2 output tensors, keeping only `requested`."""
+    outputs = [_encode_output(name, value) for name, value in _named_results(result)]
+    if requested is None:
+        return outputs
+    by_name = {output["name"]: output for output in outputs}
+    for i, name in enumerate(requested):
+        if name not in by_name:
+            known = ", ".join(by_name)
+            raise InvalidInput(f"outputs[{i}].name", f"unknown output {name!r}; the model produces {known}")
+    return [by_name[name] for name in requested]
+
+
+def _named_results(result: Payload) -> list[tuple[str, Any]]:
+    data = result.data
+    if isinstance(data, dict):
+        return list(data.items())
+    if codecs.is_dataframe(data):
+        return [(str(column), data[column].to_numpy()) for column in data.columns]
+    return [(result.output_name or "output-0", data)]
+
+
+def _encode_output(name: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return codecs.bytes_output(name, [value], [1])
+    if isinstance(value, (bytes, bytearray)):
+        return codecs.bytes_output(name, [bytes(value)], [1])
+    array = as_array(value)
+    datatype = from_numpy(array.dtype)
+    if datatype == "BYTES":
+        return codecs.bytes_output(name, array.reshape(-1).tolist(), list(array.shape))
+    if not array.flags.c_contiguous or not array.dtype.isnative:
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+    return {"name": name, "shape": list(array.shape), "datatype": datatype, "data": array.reshape(-1)}
+
+
+def encode_response(
+    model_name: str,
+    model_version: str | None,
+    request_id: str | None,
+    outputs: list[dict[str, Any]],
+    parameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    response: dict[str, Any] = {"model_name": model_name}
+    if model_version:
+        response["model_version"] = model_version
+    if request_id is not None:
+        response["id"] = request_id
+    if parameters:
+        response["parameters"] = parameters
+    response["outputs"] = outputs
+    return response

@@ -1,0 +1,109 @@
+"""The one interface every graph node implements.
+
+Adapters build a :class:`Component` from a user's class (Seldon's duck-typed
+contract or daneel's :class:`daneel.Model`) or from a prepackaged server. The
+data plane, and later the graph executor, only ever talk to this interface.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from daneel.errors import NotImplementedByModel
+from daneel.protocol.payload import Payload
+from daneel.protocol.v1 import Feedback
+
+
+class Kind(enum.Enum):
+    """Seldon's predictive unit types."""
+
+    MODEL = "MODEL"
+    TRANSFORMER = "TRANSFORMER"
+    OUTPUT_TRANSFORMER = "OUTPUT_TRANSFORMER"
+    ROUTER = "ROUTER"
+    COMBINER = "COMBINER"
+
+
+@dataclass(slots=True)
+class TensorSpec:
+    name: str
+    datatype: str
+    shape: list[int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": self.shape}
+
+
+@dataclass(slots=True)
+class Metadata:
+    """What a component says about itself, for both protocols' metadata endpoints."""
+
+    name: str
+    platform: str
+    versions: list[str] = field(default_factory=list)
+    inputs: list[TensorSpec] = field(default_factory=list)
+    outputs: list[TensorSpec] = field(default_factory=list)
+    custom: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] | None = None
+
+    def v1(self) -> dict[str, Any]:
+        """Seldon's metadata: what init_metadata returned, with defaults filled in."""
+        body: dict[str, Any] = {"name": self.name, "versions": self.versions, "platform": self.platform}
+        body["inputs"] = [spec.as_dict() for spec in self.inputs]
+        body["outputs"] = [spec.as_dict() for spec in self.outputs]
+        body.update(self.raw or {})
+        return body
+
+    def v2(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": self.name, "versions": self.versions, "platform": self.platform}
+        body["inputs"] = [spec.as_dict() for spec in self.inputs]
+        body["outputs"] = [spec.as_dict() for spec in self.outputs]
+        if self.custom:
+            body["parameters"] = self.custom
+        return body
+
+
+class Component:
+    """Base of every node. Defaults follow Seldon: transforms pass data through.
+
+    `raw_methods` lists the methods that take the undecoded request message
+    (Seldon's `*_raw` methods); the data plane calls :meth:`call_raw` for them.
+    """
+
+    name: str = ""
+    kind: Kind = Kind.MODEL
+    implementation: str = ""
+    raw_methods: frozenset[str] = frozenset()
+
+    async def load(self) -> None:
+        """Load weights or state; called once per process before serving."""
+
+    async def predict(self, payload: Payload) -> Payload:
+        raise NotImplementedByModel(f"component {self.name!r} does not implement predict")
+
+    async def transform_input(self, payload: Payload) -> Payload:
+        return payload
+
+    async def transform_output(self, payload: Payload) -> Payload:
+        return payload
+
+    async def route(self, payload: Payload) -> int:
+        raise NotImplementedByModel(f"component {self.name!r} does not implement route")
+
+    async def aggregate(self, payloads: list[Payload]) -> Payload:
+        raise NotImplementedByModel(f"component {self.name!r} does not implement aggregate")
+
+    async def send_feedback(self, feedback: Feedback) -> Payload:
+        return Payload([], [], {})
+
+    async def call_raw(self, method: str, message: Any) -> Any:
+        raise NotImplementedByModel(f"component {self.name!r} does not implement {method}_raw")
+
+    async def health(self) -> Any:
+        """Raise if unhealthy; the return value is reported by /health/status."""
+        return None
+
+    def metadata(self) -> Metadata:
+        return Metadata(self.name, self.implementation)

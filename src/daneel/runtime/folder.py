@@ -1,0 +1,134 @@
+"""Recognise what a model folder holds.
+
+In order: an explicit `daneel.yaml`; Seldon's `.s2i/environment` (MODEL_NAME,
+SERVICE_TYPE, PARAMETERS); a saved model file; a `.py` file with a class.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from daneel.errors import LoadError
+from daneel.runtime import sklearn
+from daneel.runtime.component import Kind
+
+CONFIG_FILE = "daneel.yaml"
+S2I_FILE = ".s2i/environment"
+CONTRACT = ("predict", "predict_raw", "transform_input", "transform_output", "route", "aggregate")
+
+
+class FolderConfig(BaseModel):
+    """The optional `daneel.yaml` of a model folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, description="Name the model is served under; the folder's name by default.")
+    implementation: str | None = Field(
+        None, description="SKLEARN_SERVER, a class in the folder (MyModel or module.Class), or pkg.module:Class."
+    )
+    type: Kind | None = Field(None, description="MODEL, TRANSFORMER, OUTPUT_TRANSFORMER, ROUTER or COMBINER.")
+    parameters: list[dict[str, Any]] | dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments for the component, typed list or plain object."
+    )
+    requirements: str | None = Field(None, description="A requirements file, installed when the image is built.")
+
+
+def read_config(folder: Path) -> FolderConfig:
+    path = folder / CONFIG_FILE
+    if path.is_file():
+        return _parse_yaml(path)
+    s2i = folder / S2I_FILE
+    if s2i.is_file():
+        return _parse_s2i(s2i)
+    return FolderConfig()
+
+
+def _parse_yaml(path: Path) -> FolderConfig:
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return FolderConfig.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise LoadError(f"{path}: not valid YAML ({exc})") from None
+    except ValidationError as exc:
+        raise LoadError(f"{path}: {describe(exc)}") from None
+
+
+def describe(exc: ValidationError) -> str:
+    """A pydantic error as 'field.path: message' lines."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def _parse_s2i(path: Path) -> FolderConfig:
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            env[key.strip()] = " ".join(shlex.split(value)) if value.strip() else ""
+    kind = env.get("SERVICE_TYPE")
+    try:
+        return FolderConfig(
+            implementation=env.get("MODEL_NAME") or None,
+            type=Kind(kind) if kind else None,
+            parameters=_s2i_parameters(env.get("PARAMETERS")),
+        )
+    except ValueError:
+        raise LoadError(f"{path}: SERVICE_TYPE {kind!r} is not one of {', '.join(k.value for k in Kind)}") from None
+
+
+def _s2i_parameters(text: str | None) -> list[dict[str, Any]] | dict[str, Any]:
+    if not text:
+        return {}
+    import json
+
+    value = json.loads(text)
+    return value if isinstance(value, (list, dict)) else {}
+
+
+def saved_model(folder: Path) -> str | None:
+    """The prepackaged server a folder's model file asks for, if any."""
+    if any((folder / name).is_file() for name in sklearn.FILES):
+        return "SKLEARN_SERVER"
+    return None
+
+
+def find_class(folder: Path) -> str:
+    """The `module.Class` of the one component class in the folder's .py files."""
+    candidates = []
+    for path in sorted(folder.glob("*.py")):
+        for cls in _component_classes(path):
+            if cls == path.stem:
+                return cls
+            candidates.append(f"{path.stem}.{cls}")
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise LoadError(
+            f"{folder}: no model found; expected {' or '.join(sklearn.FILES)}, a .py file with a class"
+            f" that has one of {', '.join(CONTRACT)}, or a {CONFIG_FILE}"
+        )
+    raise LoadError(f"{folder}: several classes ({', '.join(candidates)}); name one as implementation in {CONFIG_FILE}")
+
+
+def _component_classes(path: Path) -> list[str]:
+    try:
+        tree = ast.parse(path.read_text(), str(path))
+    except SyntaxError as exc:
+        raise LoadError(f"{path}: {exc}") from None
+    classes = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            methods = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            if methods & set(CONTRACT):
+                classes.append(node.name)
+    return classes

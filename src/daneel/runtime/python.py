@@ -1,0 +1,271 @@
+"""Serve a user's Python class through the component interface.
+
+The class follows Seldon Core's duck-typed contract (no import of daneel needed)
+or subclasses :class:`daneel.Model`. Signatures are read once at load, so a
+two-argument `predict(X, names)` is called with two arguments rather than retried
+after a TypeError that could equally come from inside the user's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+from daneel.errors import DaneelError, LoadError, ModelError, NotImplementedByModel
+from daneel.protocol.payload import Payload
+from daneel.protocol.v1 import Feedback
+from daneel.runtime.base import Model
+from daneel.runtime.component import Component, Kind, Metadata, TensorSpec
+from daneel.runtime.imports import import_class
+from daneel.runtime.invoke import Invoker
+from daneel.runtime.names import column_names
+
+DATA_METHODS = ("predict", "transform_input", "transform_output", "route")
+OTHER_METHODS = ("aggregate", "send_feedback", "tags", "metrics", "health_status", "init_metadata")
+RAW_METHODS = ("predict", "transform_input", "transform_output", "route", "aggregate", "send_feedback")
+_METRIC_TYPES = ("COUNTER", "GAUGE", "TIMER")
+
+
+def implements(cls: type, method: str) -> bool:
+    """Whether `cls` defines `method` itself rather than inheriting daneel.Model's stub."""
+    found = getattr(cls, method, None)
+    return callable(found) and found is not getattr(Model, method, None)
+
+
+def infer_kind(cls: type) -> Kind:
+    for method, kind in (
+        ("predict", Kind.MODEL),
+        ("predict_raw", Kind.MODEL),
+        ("route", Kind.ROUTER),
+        ("aggregate", Kind.COMBINER),
+        ("transform_input", Kind.TRANSFORMER),
+        ("transform_output", Kind.OUTPUT_TRANSFORMER),
+    ):
+        if implements(cls, method):
+            return kind
+    return Kind.MODEL
+
+
+class _NotImplemented(Exception):
+    """A user method raised Seldon's SeldonNotImplementedError (or NotImplementedError)."""
+
+
+class PythonComponent(Component):
+    """A component backed by an instance of the user's class."""
+
+    def __init__(
+        self,
+        name: str,
+        implementation: str,
+        path: Path | None,
+        parameters: dict[str, Any],
+        kind: Kind | None = None,
+        policy: str = "auto",
+        executor: Executor | None = None,
+    ) -> None:
+        self.name = name
+        self.implementation = implementation
+        self.kind = kind or Kind.MODEL
+        self._explicit_kind = kind
+        self._path = path
+        self._cls: type = object
+        self._parameters = parameters
+        self._policy = policy
+        self._executor = executor
+        self._calls: dict[str, Invoker] = {}
+        self._metadata: dict[str, Any] = {}
+        self.obj: Any = None
+
+    async def load(self) -> None:
+        self._cls = await asyncio.to_thread(import_class, self.implementation, self._path)
+        self.kind = self._explicit_kind or infer_kind(self._cls)
+        self.raw_methods = frozenset(m for m in RAW_METHODS if implements(self._cls, f"{m}_raw"))
+        self.obj = await asyncio.to_thread(self._construct)
+        if implements(self._cls, "load"):
+            await _run_load(self.obj.load, self.name)
+        for method in (*DATA_METHODS, *OTHER_METHODS, *(f"{m}_raw" for m in self.raw_methods)):
+            if implements(self._cls, method):
+                self._calls[method] = self._invoker(getattr(self.obj, method), method)
+        self._metadata = await self._optional("init_metadata", {}) or {}
+
+    def _construct(self) -> Any:
+        try:
+            return self._cls(**self._parameters)
+        except Exception as exc:
+            raise LoadError(f"{self.implementation}({_kwargs(self._parameters)}) failed: {exc}") from exc
+
+    def _invoker(self, fn: Callable[..., Any], method: str) -> Invoker:
+        if method in DATA_METHODS:
+            fn = _data_caller(fn)
+        return Invoker(fn, self._policy, executor=self._executor)
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return await self._calls[method](*args)
+        except DaneelError:
+            raise
+        except Exception as exc:
+            if type(exc).__name__ in ("SeldonNotImplementedError", "NotImplementedError"):
+                raise _NotImplemented(method) from exc
+            raise ModelError(f"{self.name}.{method} raised {type(exc).__name__}: {exc}") from exc
+
+    async def _optional(self, method: str, default: Any, *args: Any) -> Any:
+        if method not in self._calls:
+            return default
+        try:
+            return await self._call(method, *args)
+        except _NotImplemented:
+            return default
+
+    async def _data_method(self, method: str, payload: Payload) -> Payload:
+        missing = object()
+        result = await self._optional(method, missing, payload.data, payload.names, payload.meta)
+        if result is missing:
+            if method == "predict":
+                raise NotImplementedByModel(f"component {self.name!r} does not implement predict")
+            return payload
+        return await self._response(result, payload.meta)
+
+    async def _response(self, result: Any, request_meta: dict[str, Any]) -> Payload:
+        data, tags, metrics = _unwrap(result)
+        meta = dict(request_meta)
+        merged_tags = {**meta.get("tags", {}), **(await self._optional("tags", {}) or {}), **tags}
+        merged_metrics = [*(await self._optional("metrics", []) or []), *metrics]
+        _check_metrics(merged_metrics, self.name)
+        if merged_tags:
+            meta["tags"] = merged_tags
+        if merged_metrics:
+            meta["metrics"] = merged_metrics
+        return Payload(data, column_names(data, self._class_names()), meta)
+
+    def _class_names(self) -> list[str] | None:
+        found = getattr(self.obj, "class_names", None)
+        if callable(found):
+            try:
+                found = found()
+            except Exception:
+                return None
+        return list(found) if isinstance(found, (list, tuple)) else None
+
+    async def predict(self, payload: Payload) -> Payload:
+        return await self._data_method("predict", payload)
+
+    async def transform_input(self, payload: Payload) -> Payload:
+        return await self._data_method("transform_input", payload)
+
+    async def transform_output(self, payload: Payload) -> Payload:
+        return await self._data_method("transform_output", payload)
+
+    async def route(self, payload: Payload) -> int:
+        missing = object()
+        result = await self._optional("route", missing, payload.data, payload.names, payload.meta)
+        if result is missing:
+            return await super().route(payload)
+        data, _, _ = _unwrap(result)
+        try:
+            return int(data)
+        except (TypeError, ValueError):
+            raise ModelError(f"{self.name}.route returned {data!r}; expected an integer child index") from None
+
+    async def aggregate(self, payloads: list[Payload]) -> Payload:
+        missing = object()
+        features = [p.data for p in payloads]
+        result = await self._optional("aggregate", missing, features, [p.names for p in payloads])
+        if result is missing:
+            return await super().aggregate(payloads)
+        return await self._response(result, payloads[0].meta if payloads else {})
+
+    async def send_feedback(self, feedback: Feedback) -> Payload:
+        request = feedback.request or Payload(None)
+        truth = feedback.truth.data if feedback.truth else None
+        routing = feedback.routing.get(self.name)
+        args = (request.data, request.names, feedback.reward, truth, routing)
+        result = await self._optional("send_feedback", None, *args)
+        return await self._response([] if result is None else result, {})
+
+    async def call_raw(self, method: str, message: Any) -> Any:
+        result = await self._call(f"{method}_raw", message)
+        return _unwrap(result)[0]
+
+    async def health(self) -> Any:
+        return await self._optional("health_status", None)
+
+    def metadata(self) -> Metadata:
+        meta = self._metadata
+        return Metadata(
+            name=str(meta.get("name", self.name)),
+            platform=str(meta.get("platform", "python")),
+            versions=[str(v) for v in meta.get("versions", [])],
+            inputs=_specs(meta.get("inputs")),
+            outputs=_specs(meta.get("outputs")),
+            custom=meta.get("custom") or {},
+            raw=meta or None,
+        )
+
+
+async def _run_load(load: Callable[[], Any], name: str) -> None:
+    try:
+        if inspect.iscoroutinefunction(load):
+            await load()
+        else:
+            await asyncio.to_thread(load)
+    except Exception as exc:
+        raise LoadError(f"{name}.load raised {type(exc).__name__}: {exc}") from exc
+
+
+def _data_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Adapt `fn` to be called as (X, names, meta), whatever subset of those it declares."""
+    params = list(inspect.signature(fn).parameters.values())
+    positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    if positional >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params):
+        return fn
+    by_keyword = any(p.kind is p.VAR_KEYWORD or p.name == "meta" for p in params)
+    if inspect.iscoroutinefunction(fn):
+
+        async def call_async(X: Any, names: list[str], meta: dict[str, Any]) -> Any:
+            args = (X, names)[:positional]
+            return await (fn(*args, meta=meta) if by_keyword else fn(*args))
+
+        return call_async
+
+    def call(X: Any, names: list[str], meta: dict[str, Any]) -> Any:
+        args = (X, names)[:positional]
+        return fn(*args, meta=meta) if by_keyword else fn(*args)
+
+    return call
+
+
+def _unwrap(result: Any) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
+    """Accept Seldon's ClientResponse/SeldonResponse (data, tags, metrics) as well as plain data."""
+    wrapped = all(hasattr(result, a) for a in ("data", "tags", "metrics")) and not hasattr(result, "shape")
+    if wrapped:
+        return result.data, dict(result.tags or {}), list(result.metrics or [])
+    return result, {}, []
+
+
+def _check_metrics(metrics: list[Any], name: str) -> None:
+    for metric in metrics:
+        ok = isinstance(metric, dict) and metric.get("type") in _METRIC_TYPES
+        ok = ok and isinstance(metric.get("key"), str) and isinstance(metric.get("value"), (int, float))
+        if not ok:
+            expected = "{'type': COUNTER|GAUGE|TIMER, 'key': str, 'value': number}"
+            raise ModelError(f"{name}.metrics returned {metric!r}; expected {expected}")
+
+
+def _specs(value: Any) -> list[TensorSpec]:
+    """V2 tensor specs from init_metadata, where entries carry name, datatype and shape."""
+    if not isinstance(value, list):
+        return []
+    specs = []
+    for item in value:
+        if isinstance(item, dict) and {"name", "datatype", "shape"} <= item.keys():
+            specs.append(TensorSpec(str(item["name"]), str(item["datatype"]), list(item["shape"])))
+    return specs
+
+
+def _kwargs(parameters: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in parameters.items())

@@ -1,0 +1,129 @@
+"""SKLEARN_SERVER: a scikit-learn estimator saved as `model.joblib` or `model.pkl`.
+
+Parameter `method` picks what is called: `predict_proba` (the default when the
+estimator has it, as in Seldon), `predict` or `transform`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from daneel.errors import InvalidInput, LoadError
+from daneel.protocol import codecs
+from daneel.protocol.datatypes import from_numpy
+from daneel.protocol.payload import Payload
+from daneel.runtime.component import Component, Metadata, TensorSpec
+from daneel.runtime.invoke import Invoker
+from daneel.runtime.names import column_names
+
+FILES = ("model.joblib", "model.pkl")
+METHODS = ("predict_proba", "predict", "transform")
+
+
+class SKLearnComponent(Component):
+    implementation = "SKLEARN_SERVER"
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        method: str | None = None,
+        policy: str = "auto",
+        executor: Executor | None = None,
+    ) -> None:
+        if method is not None and method not in METHODS:
+            raise LoadError(f"parameter method: {method!r} is not one of {', '.join(METHODS)}")
+        self.name = name
+        self.path = path
+        self.method = method
+        self._policy = policy
+        self._executor = executor
+        self.estimator: Any = None
+        self._call: Invoker | None = None
+
+    async def load(self) -> None:
+        self.estimator = await asyncio.to_thread(_read, model_file(self.path))
+        self.method = self.method or _default_method(self.estimator)
+        fn = getattr(self.estimator, self.method, None)
+        if fn is None:
+            available = [m for m in METHODS if hasattr(self.estimator, m)]
+            raise LoadError(
+                f"parameter method: {type(self.estimator).__name__} has no {self.method!r};"
+                f" expected one of {', '.join(available)}"
+            )
+        self._call = Invoker(fn, self._policy, executor=self._executor)
+
+    async def predict(self, payload: Payload) -> Payload:
+        assert self._call is not None, "predict called before load"
+        X = self._check(payload.data)
+        result = await self._call(X)
+        return Payload(result, column_names(result, None), {}, output_name=self.method)
+
+    def _check(self, X: Any) -> Any:
+        if isinstance(X, dict):
+            raise InvalidInput(
+                "inputs",
+                f"the sklearn runtime takes one input tensor, got {len(X)}; send columns with content_type 'pd'",
+            )
+        if codecs.is_dataframe(X):
+            return X
+        if not isinstance(X, np.ndarray):
+            raise InvalidInput("input", "expected an array of rows")
+        expected = getattr(self.estimator, "n_features_in_", None)
+        if expected is None:
+            return X
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        if X.ndim != 2 or X.shape[1] != expected:
+            raise InvalidInput("input", f"expected rows of {expected} features, got shape {list(X.shape)}")
+        return X
+
+    def metadata(self) -> Metadata:
+        features = getattr(self.estimator, "n_features_in_", -1)
+        inputs = [TensorSpec("input-0", "FP64", [-1, int(features)])]
+        return Metadata(self.name, "sklearn", [], inputs, [self._output_spec()])
+
+    def _output_spec(self) -> TensorSpec:
+        method = self.method or "predict"
+        classes = getattr(self.estimator, "classes_", None)
+        if method == "predict_proba" and classes is not None:
+            return TensorSpec(method, "FP64", [-1, len(classes)])
+        if method == "predict" and classes is not None:
+            return TensorSpec(method, from_numpy(np.asarray(classes).dtype), [-1])
+        if method == "transform":
+            return TensorSpec(method, "FP64", [-1, -1])
+        return TensorSpec(method, "FP64", [-1])
+
+
+def model_file(folder: Path) -> Path:
+    for name in FILES:
+        if (folder / name).is_file():
+            return folder / name
+    raise LoadError(f"{folder}: no {' or '.join(FILES)}")
+
+
+def _read(path: Path) -> Any:
+    try:
+        import joblib
+    except ImportError:
+        raise LoadError("the sklearn runtime needs scikit-learn: pip install 'daneel[sklearn]'") from None
+    try:
+        if path.suffix == ".pkl":
+            with path.open("rb") as f:
+                return pickle.load(f)
+        return joblib.load(path)
+    except Exception as exc:
+        raise LoadError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def _default_method(estimator: Any) -> str:
+    for method in METHODS:
+        if hasattr(estimator, method):
+            return method
+    raise LoadError(f"{type(estimator).__name__} has none of {', '.join(METHODS)}")

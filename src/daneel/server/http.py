@@ -1,0 +1,138 @@
+"""The little HTTP that the REST edge needs: reading bodies, writing responses, mapping errors.
+
+daneel speaks raw ASGI rather than through a web framework: its routes are a fixed
+set known at start, and the hot path should cost a dict lookup, not a framework.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import parse_qs
+
+import numpy as np
+import orjson
+
+from daneel.errors import DaneelError, ErrorCode, InvalidInput, Overloaded, PayloadTooLarge
+from daneel.protocol import v1
+
+Scope = dict[str, Any]
+
+#: The one table from daneel's error codes to HTTP statuses.
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_INPUT: 400,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.NOT_READY: 503,
+    ErrorCode.NOT_IMPLEMENTED: 501,
+    ErrorCode.MODEL_ERROR: 500,
+    ErrorCode.TIMEOUT: 504,
+    ErrorCode.OVERLOADED: 503,
+    ErrorCode.LOAD_ERROR: 500,
+}
+
+JSON = b"application/json"
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(status, orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def error_response(exc: DaneelError, seldon: bool) -> Response:
+    """The error in the protocol's own shape: Seldon's status object or V2's {"error"}."""
+    status = HTTP_STATUS[exc.code]
+    body = v1.error_body(status, exc.message, exc.reason) if seldon else {"error": exc.message}
+    response = json_response(body, status)
+    if isinstance(exc, Overloaded):
+        response.headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
+    return response
+
+
+async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
+    """The whole request body; PayloadTooLarge as soon as it passes `limit` bytes."""
+    length = header(scope, b"content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(limit)
+    chunks = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise InvalidInput("body", "is empty; expected a JSON document")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("body", f"invalid JSON ({exc})") from None
+
+
+def seldon_body(scope: Scope, body: bytes) -> Any:
+    """A Seldon request: the form field or query parameter `json`, else the raw JSON body."""
+    content_type = header(scope, b"content-type") or ""
+    if content_type.startswith("multipart/form-data"):
+        return parse_json(_multipart_field(content_type, body, "json"))
+    if content_type.startswith("application/x-www-form-urlencoded") and not body.lstrip().startswith(b"{"):
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        if "json" in fields:
+            return parse_json(fields["json"][0].encode())
+    if not body.strip() and scope.get("query_string"):
+        fields = parse_qs(scope["query_string"].decode("utf-8", "replace"))
+        if "json" in fields:
+            return parse_json(fields["json"][0].encode())
+    return parse_json(body)
+
+
+def _multipart_field(content_type: str, body: bytes, name: str) -> bytes:
+    message = BytesParser().parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    parts = message.get_payload() if message.is_multipart() else []
+    for part in parts if isinstance(parts, list) else []:
+        if isinstance(part, Message) and part.get_param("name", header="content-disposition") == name:
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else b""
+    raise InvalidInput(name, f"multipart form has no field {name!r}")
+
+
+async def send(send_fn: Any, response: Response) -> None:
+    headers = [(b"content-type", response.content_type), (b"content-length", str(len(response.body)).encode())]
+    await send_fn({"type": "http.response.start", "status": response.status, "headers": headers + response.headers})
+    await send_fn({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,126 @@
+"""Run the REST edge in one process, or in N worker processes sharing one socket.
+
+Models load after the socket is listening, so health endpoints answer (503, with
+the reason) while they load. A model that fails to load stops the server with a
+non-zero exit code unless `keep_going` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import socket
+import sys
+from multiprocessing.connection import wait
+from typing import Any
+
+import uvicorn
+
+from daneel.dataplane.dataplane import DataPlane
+from daneel.dataplane.repository import Repository
+from daneel.runtime.loader import ComponentSpec, build
+from daneel.server.rest import RestApp
+from daneel.server.settings import ServerSettings
+
+log = logging.getLogger("daneel.server")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Listen before anything loads, so a port in use fails fast and clearly."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"daneel: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(specs: list[ComponentSpec], settings: ServerSettings) -> int:
+    """Serve until stopped; the exit code is non-zero when a model failed to load."""
+    sock = bind(settings.host, settings.http_port)
+    port = sock.getsockname()[1]
+    names = ", ".join(spec.name for spec in specs)
+    log.info("serving %s on http://%s:%d with %d worker(s)", names, settings.host, port, settings.workers)
+    if settings.workers == 1:
+        return run_worker(specs, settings, sock)
+    return _supervise(specs, settings, sock)
+
+
+def run_worker(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> int:
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(_serve(specs, settings, sock))
+
+
+def _loop_factory() -> Any:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+async def _serve(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> int:
+    repository = Repository([build(spec, settings.executor) for spec in specs], settings.keep_going)
+    app = RestApp(DataPlane(repository), settings.max_body_bytes)
+    config = uvicorn.Config(
+        app, lifespan="off", http="httptools", access_log=False, log_level=settings.log_level, log_config=None
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    loading = asyncio.create_task(repository.load_all())
+    await asyncio.wait([serving, loading], return_when=asyncio.FIRST_COMPLETED)
+    if not loading.done():
+        loading.cancel()
+        return 0
+    failed = loading.result()
+    if failed and not settings.keep_going:
+        for entry in failed:
+            print(f"daneel: model {entry.component.name!r} failed to load: {entry.reason}", file=sys.stderr)
+        server.should_exit = True
+        await serving
+        return 1
+    await serving
+    return 0
+
+
+def _supervise(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> int:
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker_main, args=(specs, settings, sock)) for _ in range(settings.workers)]
+    for worker in workers:
+        worker.start()
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 0
+    alive = list(workers)
+    while alive:
+        for sentinel in wait([w.sentinel for w in alive]):
+            worker = next(w for w in alive if w.sentinel == sentinel)
+            worker.join()
+            alive.remove(worker)
+            if worker.exitcode and not stopping:
+                code = worker.exitcode if worker.exitcode > 0 else 1
+                stop(signal.SIGTERM, None)
+    return code
+
+
+def _worker_main(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> None:
+    from daneel.server.logs import setup_logging
+
+    setup_logging(settings.log_level)
+    sys.exit(run_worker(specs, settings, sock))

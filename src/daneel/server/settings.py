@@ -1,0 +1,24 @@
+"""Server settings: command-line options, or DANEEL_* environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """How `daneel serve` listens and runs; read when the command starts, never at import."""
+
+    model_config = SettingsConfigDict(env_prefix="DANEEL_", extra="forbid")
+
+    host: str = Field("0.0.0.0", description="Address to listen on.")
+    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port; 0 picks a free one.")
+    workers: int = Field(1, ge=1, description="Processes serving the same port.")
+    max_body_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
+    keep_going: bool = Field(False, description="Keep serving the other models when one fails to load.")
+    executor: Literal["auto", "inline", "thread"] = Field(
+        "auto", description="Where synchronous user code runs: measured (auto), on the loop, or on threads."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
