@@ -114,10 +114,9 @@ class DataPlane:
         component = self.repository.default()
         try:
             status = await component.health()
-        except DaneelError:
-            raise
         except Exception as exc:
-            raise NotReady(f"{component.name} is unhealthy: {type(exc).__name__}: {exc}") from exc
+            reason = exc.message if isinstance(exc, DaneelError) else f"{type(exc).__name__}: {exc}"
+            raise NotReady(f"{component.name} is unhealthy: {reason}") from exc
         return v1.encode_message(Payload([] if status is None else status, [], {}), "ndarray")
 
 

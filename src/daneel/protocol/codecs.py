@@ -17,14 +17,14 @@ CONTENT_TYPES = ("np", "pd", "str", "base64")
 _BYTES_ONLY = ("str", "base64")
 
 
-def check_content_type(value: Any, datatype: str, path: str) -> str | None:
-    """Validate a tensor's `parameters.content_type` against its datatype."""
+def check_content_type(value: Any, datatype: str | None, path: str) -> str | None:
+    """Validate `parameters.content_type` of a tensor against its datatype, or of a request (no datatype)."""
     if value is None:
         return None
-    field = f"{path}.parameters.content_type"
+    field = f"{path}.parameters.content_type" if path else "parameters.content_type"
     if value not in CONTENT_TYPES:
         raise InvalidInput(field, f"unknown content type {value!r}; expected one of {', '.join(CONTENT_TYPES)}")
-    if value in _BYTES_ONLY and datatype != "BYTES":
+    if value in _BYTES_ONLY and datatype is not None and datatype != "BYTES":
         raise InvalidInput(field, f"content type {value!r} needs datatype BYTES, got {datatype}")
     return str(value)
 

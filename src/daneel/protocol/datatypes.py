@@ -36,8 +36,8 @@ def to_numpy(datatype: str, field: str) -> np.dtype:
 
 
 def from_numpy(dtype: np.dtype) -> str:
-    """The V2 datatype for a numpy dtype; strings, bytes and objects are BYTES."""
-    found = _FROM_NUMPY.get(dtype)
+    """The V2 datatype for a numpy dtype of either byte order; strings, bytes and objects are BYTES."""
+    found = _FROM_NUMPY.get(dtype.newbyteorder("="))
     if found is not None:
         return found
     if dtype.kind in "USO":

@@ -37,6 +37,8 @@ def decode_message(body: Any, path: str = "") -> Payload:
     meta = body.get("meta") or {}
     if not isinstance(meta, dict):
         raise InvalidInput(_join(path, "meta"), "expected an object")
+    if not isinstance(meta.get("tags", {}), dict):
+        raise InvalidInput(_join(path, "meta.tags"), "expected an object")
     if "data" in body:
         return _decode_data(body["data"], _join(path, "data"), meta)
     if "strData" in body:
@@ -149,7 +151,7 @@ def _encode_data(data: Any, names: list[str], form: str) -> dict[str, Any]:
         names = names or [str(column) for column in data.columns]
         data = data.to_numpy()
     array = as_array(data)
-    if form == "tensor":
+    if form == "tensor" and array.dtype.kind in "biuf":
         values = array.reshape(-1).astype(np.float64, copy=False)
         return {"names": names, "tensor": {"shape": list(array.shape), "values": values}}
     return {"names": names, "ndarray": jsonable(array)}

@@ -40,6 +40,7 @@ def decode_request(body: Any) -> InferenceRequest:
     if not isinstance(body, dict):
         raise InvalidInput("body", "expected a JSON object with an 'inputs' list")
     parameters = _object(body.get("parameters"), "parameters")
+    codecs.check_content_type(parameters.get("content_type"), None, "")
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidInput("inputs", "expected a non-empty list of input tensors")
@@ -47,11 +48,20 @@ def decode_request(body: Any) -> InferenceRequest:
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput("id", "expected a string")
     return InferenceRequest(
-        inputs=[decode_tensor(item, f"inputs[{i}]") for i, item in enumerate(inputs)],
+        inputs=_unique([decode_tensor(item, f"inputs[{i}]") for i, item in enumerate(inputs)]),
         id=request_id,
         outputs=_requested_outputs(body.get("outputs")),
         parameters=parameters,
     )
+
+
+def _unique(tensors: list[Tensor]) -> list[Tensor]:
+    seen: set[str] = set()
+    for i, tensor in enumerate(tensors):
+        if tensor.name in seen:
+            raise InvalidInput(f"inputs[{i}].name", f"duplicate input name {tensor.name!r}")
+        seen.add(tensor.name)
+    return tensors
 
 
 def decode_tensor(obj: Any, path: str) -> Tensor:
@@ -66,7 +76,7 @@ def decode_tensor(obj: Any, path: str) -> Tensor:
         raise InvalidInput(f"{path}.datatype", "expected a string such as FP32, INT64 or BYTES")
     dtype = to_numpy(datatype, f"{path}.datatype")
     parameters = _object(obj.get("parameters"), f"{path}.parameters")
-    if "data" not in obj:
+    if obj.get("data") is None:
         raise InvalidInput(f"{path}.data", "is missing")
     content_type = codecs.check_content_type(parameters.get("content_type"), datatype, path)
     if datatype == "BYTES":
@@ -78,10 +88,39 @@ def decode_tensor(obj: Any, path: str) -> Tensor:
 
 def _numeric(data: Any, dtype: np.dtype, shape: list[int], path: str) -> np.ndarray:
     try:
-        array = np.asarray(data, dtype=dtype)
-    except (ValueError, TypeError, OverflowError):
-        raise InvalidInput(path, f"expected a flat or nested list of {dtype} numbers") from None
-    return reshape(array, shape, path)
+        parsed = np.asarray(data)
+    except ValueError:
+        raise InvalidInput(path, "expected a rectangular (flat or nested) list of numbers") from None
+    if parsed.size and not _acceptable(parsed, dtype):
+        raise InvalidInput(path, f"expected {_NAMES[dtype.kind]} for datatype {from_numpy(dtype)}")
+    if dtype.kind not in "iu":
+        return reshape(parsed.astype(dtype, copy=False), shape, path)
+    try:
+        # Converting from the JSON values themselves keeps 64-bit integers exact.
+        return reshape(np.asarray(data, dtype=dtype), shape, path)
+    except OverflowError:
+        raise InvalidInput(path, f"values out of range for datatype {from_numpy(dtype)}") from None
+
+
+_NAMES = {"b": "true/false values", "i": "integers", "u": "integers", "f": "numbers"}
+
+
+def _acceptable(parsed: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether the JSON values suit the datatype: no strings for numbers, no fractions for integers."""
+    kind = parsed.dtype.kind
+    if dtype.kind == "b":
+        return kind == "b"
+    if dtype.kind == "f":
+        return kind in "biuf"
+    if kind == "f":
+        # Large integers mixed with small ones parse as floats; they are still whole numbers.
+        return bool(np.all(np.mod(parsed, 1) == 0)) and _fits(parsed, dtype)
+    return kind in "iu"
+
+
+def _fits(values: np.ndarray, dtype: np.dtype) -> bool:
+    info = np.iinfo(dtype)
+    return bool(values.min() >= info.min and values.max() <= info.max)
 
 
 def reshape(array: np.ndarray, shape: list[int], path: str) -> np.ndarray:
@@ -161,6 +200,8 @@ def _encode_output(name: str, value: Any) -> dict[str, Any]:
     if isinstance(value, (bytes, bytearray)):
         return codecs.bytes_output(name, [bytes(value)], [1])
     array = as_array(value)
+    if array.dtype.kind in "SU" and not isinstance(value, np.ndarray):
+        array = np.asarray(value, dtype=object)  # numpy's fixed-width strings drop trailing NUL bytes
     datatype = from_numpy(array.dtype)
     if datatype == "BYTES":
         return codecs.bytes_output(name, array.reshape(-1).tolist(), list(array.shape))

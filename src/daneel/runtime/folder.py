@@ -7,6 +7,7 @@ SERVICE_TYPE, PARAMETERS); a saved model file; a `.py` file with a class.
 from __future__ import annotations
 
 import ast
+import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -69,28 +70,38 @@ def describe(exc: ValidationError) -> str:
 
 
 def _parse_s2i(path: Path) -> FolderConfig:
+    env = _s2i_env(path)
+    kind = env.get("SERVICE_TYPE")
+    try:
+        service_type = Kind(kind) if kind else None
+    except ValueError:
+        raise LoadError(f"{path}: SERVICE_TYPE {kind!r} is not one of {', '.join(k.value for k in Kind)}") from None
+    try:
+        parameters = _s2i_parameters(env.get("PARAMETERS"))
+        return FolderConfig(implementation=env.get("MODEL_NAME") or None, type=service_type, parameters=parameters)
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"{path}: PARAMETERS is not JSON ({exc.msg})") from None
+    except ValidationError as exc:
+        raise LoadError(f"{path}: {describe(exc)}") from None
+
+
+def _s2i_env(path: Path) -> dict[str, str]:
+    """The variables of a shell-style environment file, unquoted as the shell would."""
     env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), 1):
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             key, _, value = line.partition("=")
-            env[key.strip()] = " ".join(shlex.split(value)) if value.strip() else ""
-    kind = env.get("SERVICE_TYPE")
-    try:
-        return FolderConfig(
-            implementation=env.get("MODEL_NAME") or None,
-            type=Kind(kind) if kind else None,
-            parameters=_s2i_parameters(env.get("PARAMETERS")),
-        )
-    except ValueError:
-        raise LoadError(f"{path}: SERVICE_TYPE {kind!r} is not one of {', '.join(k.value for k in Kind)}") from None
+            try:
+                env[key.strip()] = " ".join(shlex.split(value))
+            except ValueError as exc:
+                raise LoadError(f"{path}, line {number}: {key.strip()}: {exc}") from None
+    return env
 
 
 def _s2i_parameters(text: str | None) -> list[dict[str, Any]] | dict[str, Any]:
     if not text:
         return {}
-    import json
-
     value = json.loads(text)
     return value if isinstance(value, (list, dict)) else {}
 

@@ -188,7 +188,10 @@ class PythonComponent(Component):
         return await self._response([] if result is None else result, {})
 
     async def call_raw(self, method: str, message: Any) -> Any:
-        result = await self._call(f"{method}_raw", message)
+        try:
+            result = await self._call(f"{method}_raw", message)
+        except _NotImplemented:
+            return await super().call_raw(method, message)
         return _unwrap(result)[0]
 
     async def health(self) -> Any:
@@ -220,9 +223,10 @@ async def _run_load(load: Callable[[], Any], name: str) -> None:
 def _data_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Adapt `fn` to be called as (X, names, meta), whatever subset of those it declares."""
     params = list(inspect.signature(fn).parameters.values())
-    positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-    if positional >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params):
+    declared = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    if declared >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params):
         return fn
+    positional = sum(_by_position(p) for p in params)
     by_keyword = any(p.kind is p.VAR_KEYWORD or p.name == "meta" for p in params)
     if inspect.iscoroutinefunction(fn):
 
@@ -237,6 +241,11 @@ def _data_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(*args, meta=meta) if by_keyword else fn(*args)
 
     return call
+
+
+def _by_position(param: inspect.Parameter) -> bool:
+    """Whether `param` takes X or names by position; `meta` goes by keyword wherever it may."""
+    return param.kind is param.POSITIONAL_ONLY or (param.kind is param.POSITIONAL_OR_KEYWORD and param.name != "meta")
 
 
 def _unwrap(result: Any) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:

@@ -72,7 +72,10 @@ class SKLearnComponent(Component):
                 f"the sklearn runtime takes one input tensor, got {len(X)}; send columns with content_type 'pd'",
             )
         if codecs.is_dataframe(X):
-            return X
+            # Columns are matched by name only where the estimator was fitted on named columns.
+            if hasattr(self.estimator, "feature_names_in_"):
+                return X
+            X = X.to_numpy()
         if not isinstance(X, np.ndarray):
             raise InvalidInput("input", "expected an array of rows")
         expected = getattr(self.estimator, "n_features_in_", None)

@@ -71,6 +71,16 @@ def error_response(exc: DaneelError, seldon: bool) -> Response:
     return response
 
 
+def method_not_allowed(method: str, path: str, allowed: list[str], seldon: bool) -> Response:
+    """405 in the protocol's own shape, with the Allow header HTTP asks for."""
+    methods = ", ".join(allowed)
+    message = f"method {method} not allowed on {path}; use {methods}"
+    body = v1.error_body(405, message, "METHOD_NOT_ALLOWED") if seldon else {"error": message}
+    response = json_response(body, 405)
+    response.headers.append((b"allow", methods.encode()))
+    return response
+
+
 async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
     """The whole request body; PayloadTooLarge as soon as it passes `limit` bytes."""
     length = header(scope, b"content-length")

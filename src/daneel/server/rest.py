@@ -60,7 +60,7 @@ class RestApp:
         path = _strip_gateway(scope["path"])
         seldon = not path.startswith("/v2")
         try:
-            response = await self._dispatch(scope, receive, path)
+            response = await self._dispatch(scope, receive, path, seldon)
         except DaneelError as exc:
             response = http.error_response(exc, seldon)
         except Exception as exc:  # the server never dies of a request
@@ -68,7 +68,7 @@ class RestApp:
             response = http.error_response(DaneelError(f"internal error: {type(exc).__name__}: {exc}"), seldon)
         await http.send(send, response)
 
-    async def _dispatch(self, scope: Scope, receive: Any, path: str) -> Response:
+    async def _dispatch(self, scope: Scope, receive: Any, path: str, seldon: bool) -> Response:
         methods = self.routes.get(path)
         model = version = None
         if methods is None and path.startswith("/v2/models/"):
@@ -77,9 +77,7 @@ class RestApp:
             raise NotFound(f"no such path: {path}")
         handler = methods.get(scope["method"])
         if handler is None:
-            allowed = ", ".join(methods)
-            body = {"error": f"method {scope['method']} not allowed on {path}; use {allowed}"}
-            return json_response(body, 405)
+            return http.method_not_allowed(scope["method"], path, list(methods), seldon)
         return await handler(scope, receive, model, version)
 
     def _model_route(self, path: str) -> tuple[dict[str, Handler] | None, str | None, str | None]:

@@ -1,0 +1,235 @@
+"""Factory fixtures shared by the whole suite.
+
+`serve` (and `module_serve`, for servers shared by a module's tests) start real
+`daneel serve` subprocesses on free ports and stop them, with any workers they
+spawned, at teardown. `make_model` writes a Python class into a model folder;
+`iris` trains a scikit-learn model into one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+import requests
+
+#: How long a server may take to start on a loaded two-core machine.
+STARTUP_TIMEOUT_S = 60.0
+DANEEL = Path(sys.executable).with_name("daneel")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def daneel_command(*args: str) -> list[str]:
+    """The `daneel` console script installed beside this interpreter, or the module entry point."""
+    if DANEEL.exists():
+        return [str(DANEEL), *args]
+    return [sys.executable, "-c", "from daneel.cli.main import main; main()", *args]
+
+
+@dataclass
+class Server:
+    """One `daneel serve` process; `stderr` is what it has written so far."""
+
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    stderr_path: Path
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
+        """Wait until /v2/health/ready answers 200; fail with the server's stderr if it never does."""
+        _poll(self, "/v2/health/ready", timeout)
+
+    def stop(self) -> None:
+        """SIGTERM the process group (the server and its workers), then SIGKILL what is left."""
+        if self.proc.poll() is None:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=15)
+        _signal_group(self.proc.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _poll(server: Server, path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            pytest.fail(f"daneel serve exited with {server.proc.returncode}:\n{server.stderr}")
+        try:
+            if requests.get(server.url + path, timeout=5).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"daneel serve: {path} did not answer 200 within {timeout}s:\n{server.stderr}")
+
+
+class Servers:
+    """Starts `daneel serve` processes and stops every one of them on `close`."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.servers: list[Server] = []
+
+    def __call__(
+        self,
+        target: str | Path,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        ready: bool = True,
+    ) -> Server:
+        """Start a server and wait until it answers /health/ping (and, with `ready`, /v2/health/ready)."""
+        server = self.start(target, *args, env=env, cwd=cwd)
+        _poll(server, "/health/ping", STARTUP_TIMEOUT_S)
+        if ready:
+            server.wait_ready()
+        return server
+
+    def exits(
+        self,
+        target: str | Path,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        port: int | None = None,
+    ) -> Server:
+        """Start a server that is expected to exit by itself, and wait until it has."""
+        server = self.start(target, *args, env=env, cwd=cwd, port=port)
+        try:
+            server.proc.wait(timeout=STARTUP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"daneel serve was expected to exit but still runs:\n{server.stderr}")
+        return server
+
+    def start(
+        self,
+        target: str | Path,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        port: int | None = None,
+    ) -> Server:
+        """Start a server without waiting for it, on `port` or a free one."""
+        port = port or free_port()
+        command = daneel_command("serve", str(target), "--host", "127.0.0.1", "--http-port", str(port), *args)
+        stderr_path = self.log_dir / f"daneel-{len(self.servers)}-{port}.stderr"
+        with stderr_path.open("wb") as stderr:
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=True,
+            )
+        server = Server(f"http://127.0.0.1:{port}", port, proc, stderr_path)
+        self.servers.append(server)
+        return server
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Servers]:
+    """Start `daneel serve TARGET ARGS...` for one test: `serve(target, *args, env=, cwd=, ready=)`."""
+    servers = Servers(tmp_path)
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(scope="module")
+def module_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """`serve` for servers that a whole module's tests share."""
+    servers = Servers(tmp_path_factory.mktemp("servers"))
+    yield servers
+    servers.close()
+
+
+def run_daneel(*args: str, cwd: str | Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run a short-lived `daneel` command and capture its output."""
+    return subprocess.run(
+        daneel_command(*args), capture_output=True, text=True, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+@pytest.fixture(scope="session")
+def daneel_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `daneel ARGS...` to completion: `daneel_cli(*args, cwd=None)` → CompletedProcess."""
+    return run_daneel
+
+
+@pytest.fixture(scope="session")
+def make_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Write `source` (a Python class) as `NAME/FILENAME`, plus `files` (relative path → text); return NAME/."""
+
+    def make(
+        source: str, name: str = "model", files: Mapping[str, str] | None = None, filename: str = "model.py"
+    ) -> Path:
+        folder = tmp_path_factory.mktemp("models") / name
+        folder.mkdir()
+        (folder / filename).write_text(textwrap.dedent(source))
+        for relative, text in (files or {}).items():
+            path = folder / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text))
+        return folder
+
+    return make
+
+
+@dataclass
+class Iris:
+    """A logistic regression trained on iris and saved as `path/model.joblib`."""
+
+    path: Path
+    model: Any
+    X: np.ndarray
+
+
+@pytest.fixture(scope="session")
+def iris(tmp_path_factory: pytest.TempPathFactory) -> Iris:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    folder = tmp_path_factory.mktemp("iris") / "iris"
+    folder.mkdir()
+    joblib.dump(model, folder / "model.joblib")
+    return Iris(folder, model, X[::10])

@@ -1,0 +1,141 @@
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from daneel.errors import InvalidInput, LoadError
+from daneel.protocol.payload import Payload
+from daneel.runtime.sklearn import SKLearnComponent
+
+Save = Callable[..., Path]
+X, Y = load_iris(return_X_y=True)
+
+
+def loaded(folder: Path, method: str | None = None) -> SKLearnComponent:
+    component = SKLearnComponent("iris", folder, method)
+    asyncio.run(component.load())
+    return component
+
+
+def predict(component: SKLearnComponent, data: Any) -> Payload:
+    return asyncio.run(component.predict(Payload(data)))
+
+
+@pytest.fixture
+def classifier() -> LogisticRegression:
+    return LogisticRegression(max_iter=500).fit(X, Y)
+
+
+def test_classifiers_answer_with_probabilities_by_default(model_folder: Save, classifier: Any) -> None:
+    result = predict(loaded(model_folder(classifier)), X[:2])
+    np.testing.assert_allclose(result.data, classifier.predict_proba(X[:2]))
+    assert result.output_name == "predict_proba"
+    assert result.names == ["t:0", "t:1", "t:2"]
+
+
+@pytest.mark.parametrize("file", ["model.joblib", "model.pkl"])
+def test_predict_gives_the_classes(model_folder: Save, classifier: Any, file: str) -> None:
+    result = predict(loaded(model_folder(classifier, file), "predict"), X[[0, 100]])
+    assert result.data.tolist() == [0, 2]
+    assert (result.output_name, result.names) == ("predict", [])
+
+
+def test_regressors_predict_by_default(model_folder: Save) -> None:
+    regressor = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+    result = predict(loaded(model_folder(regressor)), np.array([[3.0]]))
+    np.testing.assert_allclose(result.data, [7.0])
+
+
+def test_transformers_transform(model_folder: Save) -> None:
+    scaler = StandardScaler().fit([[0.0, 10.0], [2.0, 30.0]])
+    result = predict(loaded(model_folder(scaler)), np.array([[1.0, 20.0], [2.0, 30.0]]))
+    np.testing.assert_allclose(result.data, [[0.0, 0.0], [1.0, 1.0]])
+    assert result.output_name == "transform"
+
+
+def test_one_row_may_come_flat(model_folder: Save, classifier: Any) -> None:
+    result = predict(loaded(model_folder(classifier), "predict"), X[100])
+    assert result.data.tolist() == [2]
+
+
+def test_dataframes_pass_to_the_estimator(model_folder: Save) -> None:
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1.0, 1.0, 1.0]})
+    regressor = LinearRegression().fit(frame, [0.0, 2.0, 4.0])
+    result = predict(loaded(model_folder(regressor)), frame.iloc[:1])
+    np.testing.assert_allclose(result.data, [0.0], atol=1e-9)
+
+
+@pytest.mark.parametrize("data", [np.zeros((1, 3)), np.zeros((1, 5)), np.zeros((1, 2, 4))])
+def test_wrong_feature_count_is_bad_input(model_folder: Save, classifier: Any, data: Any) -> None:
+    with pytest.raises(InvalidInput, match="expected rows of 4 features") as caught:
+        predict(loaded(model_folder(classifier)), data)
+    assert caught.value.field == "input"
+
+
+@pytest.mark.parametrize("data", [{"a": np.zeros(4), "b": np.zeros(4)}, "text", [[1.0, 2.0, 3.0, 4.0]]])
+def test_inputs_other_than_one_array_are_bad_input(model_folder: Save, classifier: Any, data: Any) -> None:
+    with pytest.raises(InvalidInput):
+        predict(loaded(model_folder(classifier)), data)
+
+
+def test_an_unknown_method_is_a_load_error_naming_method(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match=r"parameter method: 'decision' is not one of predict_proba, predict"):
+        SKLearnComponent("iris", tmp_path, "decision")
+
+
+def test_a_method_the_estimator_lacks_is_a_load_error_naming_method(model_folder: Save, classifier: Any) -> None:
+    with pytest.raises(LoadError, match=r"parameter method: LogisticRegression has no 'transform'") as caught:
+        loaded(model_folder(classifier), "transform")
+    assert "predict_proba, predict" in caught.value.message
+
+
+def test_a_missing_model_file_is_a_load_error(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match=r"no model\.joblib or model\.pkl"):
+        loaded(tmp_path)
+
+
+def test_an_unreadable_model_file_is_a_load_error(tmp_path: Path) -> None:
+    (tmp_path / "model.joblib").write_bytes(b"not a model")
+    with pytest.raises(LoadError, match="cannot be read"):
+        loaded(tmp_path)
+
+
+def test_classifier_metadata(model_folder: Save, classifier: Any) -> None:
+    assert loaded(model_folder(classifier)).metadata().v2() == {
+        "name": "iris",
+        "versions": [],
+        "platform": "sklearn",
+        "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, 4]}],
+        "outputs": [{"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("labels", "datatype"),
+    [([0, 1, 1, 0], "INT64"), (["no", "yes", "yes", "no"], "BYTES"), ([False, True] * 2, "BOOL")],
+)
+def test_predicted_classes_have_the_labels_datatype(model_folder: Save, labels: list[Any], datatype: str) -> None:
+    classifier = LogisticRegression().fit([[0.0], [1.0], [2.0], [-1.0]], labels)
+    [output] = loaded(model_folder(classifier), "predict").metadata().v2()["outputs"]
+    assert output == {"name": "predict", "datatype": datatype, "shape": [-1]}
+
+
+@pytest.mark.parametrize(
+    ("estimator", "output"),
+    [
+        (LinearRegression(), {"name": "predict", "datatype": "FP64", "shape": [-1]}),
+        (StandardScaler(), {"name": "transform", "datatype": "FP64", "shape": [-1, -1]}),
+    ],
+)
+def test_regressor_and_transformer_metadata(model_folder: Save, estimator: Any, output: dict[str, Any]) -> None:
+    estimator.fit([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]], [0.0, 1.0, 2.0])
+    metadata = loaded(model_folder(estimator)).metadata().v2()
+    assert metadata["inputs"][0]["shape"] == [-1, 2]
+    assert metadata["outputs"] == [output]

@@ -1,0 +1,127 @@
+"""`daneel serve --workers N`: N processes behind one port, stopped together."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+PID = """
+    import os
+    from pathlib import Path
+
+
+    class Pid:
+        def __init__(self, marker_dir):
+            self.marker_dir = marker_dir
+
+        def load(self):
+            Path(self.marker_dir, str(os.getpid())).touch()
+
+        def predict(self, X, names, meta):
+            return X + 1
+
+        def tags(self):
+            return {"pid": os.getpid()}
+"""
+
+BROKEN = """
+    class Broken:
+        def load(self):
+            raise RuntimeError("no GPU named cuda:7 on this machine")
+
+        def predict(self, X, names, meta):
+            return X
+"""
+
+
+def wait_for(predicate: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def parent_of(pid: int) -> int:
+    # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after its ')'.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1])
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+@pytest.fixture
+def markers(tmp_path: Path) -> Path:
+    """Where each worker leaves a file named by its pid once it has loaded the model."""
+    path = tmp_path / "markers"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def two_workers(serve: Any, make_model: Any, markers: Path) -> Any:
+    server = serve(make_model(PID, "pid"), "--workers", "2", "--parameters", json.dumps({"marker_dir": str(markers)}))
+    wait_for(lambda: len(list(markers.iterdir())) == 2, "both workers to load the model")
+    # Both workers loaded; make sure whichever answers also reports ready.
+    for _ in range(10):
+        server.wait_ready()
+    return server
+
+
+@pytest.fixture
+def worker_pids(two_workers: Any, markers: Path) -> set[int]:
+    return {int(path.name) for path in markers.iterdir()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_two_workers_are_children_of_the_server(two_workers: Any, worker_pids: set[int]) -> None:
+    assert len(worker_pids) == 2
+    assert two_workers.proc.pid not in worker_pids
+    assert {parent_of(pid) for pid in worker_pids} == {two_workers.proc.pid}
+
+
+def test_two_workers_serve_requests_on_one_port(two_workers: Any, worker_pids: set[int]) -> None:
+    served_by = set()
+    for i in range(30):
+        response = requests.post(
+            two_workers.url + "/api/v1.0/predictions",
+            json={"data": {"ndarray": [[i, i]]}},
+            headers={"Connection": "close"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["ndarray"] == [[i + 1, i + 1]]
+        served_by.add(response.json()["meta"]["tags"]["pid"])
+    assert served_by <= worker_pids
+    v2 = requests.post(
+        two_workers.url + "/v2/models/pid/infer",
+        json={"inputs": [{"name": "x", "datatype": "INT64", "shape": [2], "data": [1, 2]}]},
+        timeout=30,
+    )
+    assert v2.json()["outputs"][0]["data"] == [2, 3]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigterm_stops_the_server_and_its_workers(two_workers: Any, worker_pids: set[int]) -> None:
+    os.kill(two_workers.proc.pid, signal.SIGTERM)
+    assert two_workers.proc.wait(timeout=60) == 0
+    wait_for(lambda: all(gone(pid) for pid in worker_pids), "the workers to exit")
+
+
+def test_a_failed_load_with_two_workers_exits_non_zero(serve: Any, make_model: Any) -> None:
+    server = serve.exits(make_model(BROKEN, "broken"), "--workers", "2")
+    assert server.returncode != 0
+    assert "no GPU named cuda:7 on this machine" in server.stderr
