@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import signal
 import socket
 import textwrap
 import time
@@ -332,4 +333,10 @@ def test_settings_come_from_daneel_environment_variables(serve: Any, make_model:
 def test_an_invalid_setting_is_a_usage_error_naming_it(serve: Any, make_model: Any) -> None:
     server = serve.exits(make_model(SCORER, "badsetting"), "--max-body-bytes", "0")
     assert server.returncode == 2
-    assert "max_body_bytes" in server.stderr
+    assert "--max-body-bytes" in server.stderr
+
+
+def test_sigterm_stops_a_single_process_server_cleanly(serve: Any, make_model: Any) -> None:
+    server = serve(make_model(SCORER, "stopme"))
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=60) == 0

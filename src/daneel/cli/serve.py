@@ -10,7 +10,7 @@ import click
 from pydantic import ValidationError
 
 from daneel.errors import DaneelError
-from daneel.runtime import folder, loader, parameters
+from daneel.runtime import loader, parameters
 from daneel.server import runner
 from daneel.server.logs import setup_logging
 from daneel.server.settings import ServerSettings
@@ -36,7 +36,7 @@ def serve(target: str, name: str | None, params: str | None, **options: Any) -> 
     try:
         settings = ServerSettings(**{k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
-        raise click.UsageError(folder.describe(exc)) from None
+        raise click.UsageError(_as_options(exc)) from None
     setup_logging(settings.log_level)
     try:
         extra = {
@@ -51,3 +51,8 @@ def serve(target: str, name: str | None, params: str | None, **options: Any) -> 
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def _as_options(exc: ValidationError) -> str:
+    """Settings errors in terms of the options the user typed."""
+    return "; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}" for e in exc.errors())

@@ -8,18 +8,21 @@ non-zero exit code unless `keep_going` is set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
+from collections.abc import Generator
 from multiprocessing.connection import wait
 from typing import Any
 
 import uvicorn
 
 from daneel.dataplane.dataplane import DataPlane
-from daneel.dataplane.repository import Repository
+from daneel.dataplane.repository import Entry, Repository
 from daneel.runtime.loader import ComponentSpec, build
 from daneel.server.rest import RestApp
 from daneel.server.settings import ServerSettings
@@ -55,7 +58,14 @@ def serve(specs: list[ComponentSpec], settings: ServerSettings) -> int:
 
 def run_worker(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(_serve(specs, settings, sock))
+        code, loaded = runner.run(_serve(specs, settings, sock))
+        if not loaded:
+            # A load still running on a thread cannot be interrupted, and closing the
+            # loop would wait for it: the server has drained, so leave at once.
+            logging.shutdown()
+            sys.stderr.flush()
+            os._exit(code)
+    return code
 
 
 def _loop_factory() -> Any:
@@ -66,28 +76,47 @@ def _loop_factory() -> Any:
     return uvloop.new_event_loop
 
 
-async def _serve(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> int:
+class _Server(uvicorn.Server):
+    """uvicorn's server, leaving signals to daneel so that a stop during loading is handled too."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def _serve(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> tuple[int, bool]:
+    """Serve until a stop signal; (exit code, whether loading finished)."""
     repository = Repository([build(spec, settings.executor) for spec in specs], settings.keep_going)
     app = RestApp(DataPlane(repository), settings.max_body_bytes)
     config = uvicorn.Config(
         app, lifespan="off", http="httptools", access_log=False, log_level=settings.log_level, log_config=None
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     loading = asyncio.create_task(repository.load_all())
-    await asyncio.wait([serving, loading], return_when=asyncio.FIRST_COMPLETED)
-    if not loading.done():
-        loading.cancel()
-        return 0
-    failed = loading.result()
-    if failed and not settings.keep_going:
-        for entry in failed:
-            print(f"daneel: model {entry.component.name!r} failed to load: {entry.reason}", file=sys.stderr)
-        server.should_exit = True
-        await serving
-        return 1
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([serving, loading, stopping], return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if loading.done() and _failed(loading.result(), settings.keep_going):
+        code = 1
+    elif loading.done():
+        await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
     await serving
-    return 0
+    stopping.cancel()
+    return code, loading.done()
+
+
+def _failed(failed: list[Entry], keep_going: bool) -> bool:
+    if not failed or keep_going:
+        return False
+    for entry in failed:
+        print(f"daneel: model {entry.component.name!r} failed to load: {entry.reason}", file=sys.stderr)
+    return True
 
 
 def _supervise(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> int:
