@@ -340,3 +340,22 @@ def test_sigterm_stops_a_single_process_server_cleanly(serve: Any, make_model: A
     server = serve(make_model(SCORER, "stopme"))
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=60) == 0
+
+
+STUCK = """
+    import time
+
+    class Stuck:
+        def load(self):
+            time.sleep(3600)
+
+        def predict(self, X, names):
+            return X
+"""
+
+
+def test_sigterm_while_a_model_loads_stops_without_waiting_for_the_load(serve: Any, make_model: Any) -> None:
+    server = serve(make_model(STUCK, "stuck"), ready=False)
+    assert requests.get(server.url + "/v2/health/ready", timeout=30).status_code == 503
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=120) == 0
