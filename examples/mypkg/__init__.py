@@ -1,0 +1,1 @@
+"""An importable package for `daneel serve mypkg.models:Scorer` (run from examples/)."""
