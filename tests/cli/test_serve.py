@@ -256,10 +256,17 @@ def test_sklearn_transformer_saved_as_pickle(serve: Any, iris: Any, tmp_path: Pa
     assert requests.get(server.url + "/v2/models/scaler", timeout=30).json()["outputs"][0]["name"] == "transform"
 
 
-def test_sklearn_unknown_parameter_fails_naming_it(serve: Any, iris: Any) -> None:
-    server = serve.exits(iris.path, "--parameters", '{"methd": "predict"}')
+@pytest.mark.parametrize(
+    ("parameters", "named"), [('{"methd": "predict"}', "methd"), ('{"method": "decision"}', "method")]
+)
+def test_bad_sklearn_parameters_fail_with_one_line_before_listening(
+    serve: Any, iris: Any, parameters: str, named: str
+) -> None:
+    server = serve.exits(iris.path, "--parameters", parameters)
     assert server.returncode != 0
-    assert "methd" in server.stderr
+    assert named in server.stderr
+    assert "Traceback" not in server.stderr
+    assert "serving" not in server.stderr
 
 
 # failing fast with a one-line reason

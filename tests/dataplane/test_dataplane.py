@@ -216,6 +216,19 @@ def test_raw_methods_get_the_body_in_both_protocols(serving: Serving, python_mod
     assert infer(dataplane, {"anything": True}, "raw") == {"echo": {"anything": True}}
 
 
+RAW_TRANSFORMER = """
+class Model:
+    def transform_input_raw(self, message):
+        return {"jsonData": {"raw": message}}
+"""
+
+
+def test_a_raw_transformer_serves_predictions_in_both_protocols(serving: Serving, python_model: Python) -> None:
+    dataplane = serving(python_model(RAW_TRANSFORMER, "rawt"))
+    assert seldon(dataplane, "predictions", {"strData": "x"}) == {"jsonData": {"raw": {"strData": "x"}}}
+    assert infer(dataplane, {"inputs": []}, "rawt") == {"jsonData": {"raw": {"inputs": []}}}
+
+
 def test_seldon_paths_need_a_single_model(serving: Serving, python_model: Python, iris_model: Any) -> None:
     dataplane = serving(python_model(RAW, "raw"), iris_model)
     with pytest.raises(NotFound, match="2 are served"):

@@ -84,6 +84,19 @@ def test_class_names_name_the_columns(python_component: Make, declaration: str) 
     assert predict(component).names == ["no", "yes"]
 
 
+def test_dataframe_results_are_named_by_their_columns(python_component: Make) -> None:
+    component = python_component(
+        """
+        import pandas as pd
+
+        class Model:
+            def predict(self, X, names):
+                return pd.DataFrame({"label": ["a"], "score": [0.5]})
+        """
+    )
+    assert predict(component).names == ["label", "score"]
+
+
 def test_one_dimensional_results_have_no_names(python_component: Make) -> None:
     component = python_component("class Model:\n    def predict(self, X, names):\n        return X[0]\n")
     assert predict(component).names == []
@@ -228,6 +241,26 @@ def test_send_feedback_gets_the_request_reward_truth_and_its_routing(python_comp
     result = asyncio.run(component.send_feedback(feedback(0.5, {"m": 2, "other": 0})))
     assert component.obj.seen == ([[1.0, 2.0]], ["a", "b"], 0.5, "yes", 2)
     assert result.data == []
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "def send_feedback(self, features, feature_names, reward, truth):",
+        "async def send_feedback(self, features, feature_names, reward, truth):",
+        "def send_feedback(self, features, feature_names, reward, truth, **kwargs):",
+    ],
+)
+def test_send_feedback_without_routing_is_called_without_it(python_component: Make, signature: str) -> None:
+    component = python_component(
+        f"""
+        class Model:
+            {signature}
+                self.seen = (reward, truth)
+        """
+    )
+    asyncio.run(component.send_feedback(feedback(0.75, {"m": 1})))
+    assert component.obj.seen == (0.75, "yes")
 
 
 def test_send_feedback_may_answer(python_component: Make) -> None:
@@ -384,6 +417,9 @@ def test_async_load_is_awaited(python_component: Make) -> None:
         (Kind.ROUTER, ["route", "send_feedback"]),
         (Kind.COMBINER, ["aggregate"]),
         (Kind.OUTPUT_TRANSFORMER, ["transform_output"]),
+        (Kind.TRANSFORMER, ["transform_input_raw"]),
+        (Kind.ROUTER, ["route_raw"]),
+        (Kind.COMBINER, ["aggregate_raw"]),
     ],
 )
 def test_kind_follows_the_methods(python_component: Make, kind: Kind, methods: list[str]) -> None:

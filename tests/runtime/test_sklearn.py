@@ -85,6 +85,24 @@ def test_inputs_other_than_one_array_are_bad_input(model_folder: Save, classifie
         predict(loaded(model_folder(classifier)), data)
 
 
+def test_several_named_inputs_are_bad_input_pointing_at_columns(model_folder: Save, classifier: Any) -> None:
+    with pytest.raises(InvalidInput, match=r"expected one array of rows, got 2 named entries; .*'pd'"):
+        predict(loaded(model_folder(classifier)), {"a": np.zeros(4), "b": np.zeros(4)})
+
+
+def test_values_the_estimator_rejects_are_bad_input(model_folder: Save, classifier: Any) -> None:
+    with pytest.raises(InvalidInput, match="numeric") as caught:
+        predict(loaded(model_folder(classifier)), np.array([["a", "b", "c", "d"]]))
+    assert caught.value.field == "input"
+
+
+def test_columns_unlike_the_fitted_ones_are_bad_input(model_folder: Save) -> None:
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1.0, 1.0, 1.0]})
+    regressor = LinearRegression().fit(frame, [0.0, 2.0, 4.0])
+    with pytest.raises(InvalidInput, match="feature names"):
+        predict(loaded(model_folder(regressor)), pd.DataFrame({"a": [1.0], "c": [1.0]}))
+
+
 def test_an_unknown_method_is_a_load_error_naming_method(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match=r"parameter method: 'decision' is not one of predict_proba, predict"):
         SKLearnComponent("iris", tmp_path, "decision")

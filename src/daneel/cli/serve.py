@@ -44,6 +44,7 @@ def serve(target: str, name: str | None, params: str | None, **options: Any) -> 
             **parameters.parse(params, "--parameters"),
         }
         spec = loader.resolve(target, name, extra)
+        loader.build(spec, settings.executor)  # checks parameters before anything listens
     except DaneelError as exc:
         raise click.ClickException(exc.message) from None
     try:

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import numpy as np
 
 from daneel.dataplane.repository import Repository
-from daneel.errors import DaneelError, ModelError, NotFound, NotImplementedByModel, NotReady
+from daneel.errors import DaneelError, ModelError, NotFound, NotReady
 from daneel.protocol import v1, v2
 from daneel.protocol.payload import Payload
-from daneel.runtime.component import Component, Kind
+from daneel.runtime.component import Component
 from daneel.version import __version__
 
 T = TypeVar("T")
@@ -42,10 +42,11 @@ class DataPlane:
 
     async def infer(self, model: str, version: str | None, body: Any) -> Any:
         component = self._versioned(model, version)
-        if "predict" in component.raw_methods:
-            return await _guard(component, component.call_raw("predict", body))
+        method = component.main_method()
+        if method in component.raw_methods:
+            return await _guard(component, component.call_raw(method, body))
         request = v2.decode_request(body)
-        result = await _guard(component, _main(component, v2.to_payload(request)))
+        result = await _guard(component, getattr(component, method)(v2.to_payload(request)))
         outputs = v2.encode_outputs(result, request.outputs)
         request_id = request.id if request.id is not None else str(uuid.uuid4())
         parameters = _v2_parameters(result.meta)
@@ -78,7 +79,7 @@ class DataPlane:
 
     async def seldon(self, method: str, body: Any) -> Any:
         component = self.repository.default()
-        raw_name = "predict" if method == "predictions" else method.replace("-", "_")
+        raw_name = component.main_method() if method == "predictions" else method.replace("-", "_")
         if raw_name in component.raw_methods:
             return await _guard(component, component.call_raw(raw_name, body))
         if method == "aggregate":
@@ -120,28 +121,10 @@ class DataPlane:
         return v1.encode_message(Payload([] if status is None else status, [], {}), "ndarray")
 
 
-def _main(component: Component, payload: Payload) -> Awaitable[Payload]:
-    """The method a standalone component's prediction endpoints call, by its kind."""
-    if component.kind is Kind.TRANSFORMER:
-        return component.transform_input(payload)
-    if component.kind is Kind.OUTPUT_TRANSFORMER:
-        return component.transform_output(payload)
-    if component.kind is Kind.MODEL:
-        return component.predict(payload)
-    raise NotImplementedByModel(
-        f"{component.name} is a {component.kind.value}; call its own path (/route, /aggregate)"
-        " or compose it in a deployment file"
-    )
-
-
 def _seldon_call(component: Component, method: str, payload: Payload) -> Awaitable[Payload]:
-    if method == "predictions":
-        return _main(component, payload)
-    if method == "transform-input":
-        return component.transform_input(payload)
-    if method == "transform-output":
-        return component.transform_output(payload)
-    return component.predict(payload)
+    name = component.main_method() if method == "predictions" else method.replace("-", "_")
+    call: Callable[[Payload], Awaitable[Payload]] = getattr(component, name)
+    return call(payload)
 
 
 async def _guard(component: Component, call: Awaitable[T]) -> T:

@@ -26,6 +26,10 @@ class Kind(enum.Enum):
     COMBINER = "COMBINER"
 
 
+#: The method a standalone component's prediction endpoints call, by its kind.
+MAIN_METHOD = {Kind.MODEL: "predict", Kind.TRANSFORMER: "transform_input", Kind.OUTPUT_TRANSFORMER: "transform_output"}
+
+
 @dataclass(slots=True)
 class TensorSpec:
     name: str
@@ -107,3 +111,13 @@ class Component:
 
     def metadata(self) -> Metadata:
         return Metadata(self.name, self.implementation)
+
+    def main_method(self) -> str:
+        """What serving this component alone means: predict, transform_input or transform_output."""
+        try:
+            return MAIN_METHOD[self.kind]
+        except KeyError:
+            raise NotImplementedByModel(
+                f"{self.name} is a {self.kind.value}; call its own path (/route, /aggregate)"
+                " or compose it in a deployment file"
+            ) from None

@@ -21,7 +21,8 @@ from daneel.runtime.component import Kind
 
 CONFIG_FILE = "daneel.yaml"
 S2I_FILE = ".s2i/environment"
-CONTRACT = ("predict", "predict_raw", "transform_input", "transform_output", "route", "aggregate")
+_METHODS = ("predict", "transform_input", "transform_output", "route", "aggregate", "send_feedback")
+CONTRACT = _METHODS + tuple(f"{m}_raw" for m in _METHODS)
 
 
 class FolderConfig(BaseModel):

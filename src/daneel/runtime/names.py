@@ -6,7 +6,10 @@ from typing import Any
 
 
 def column_names(data: Any, class_names: list[str] | None) -> list[str]:
-    """`class_names` for a 2-D result, else `t:0..t:n-1`; other results have none."""
+    """`class_names` for a 2-D result, else a DataFrame's columns or `t:0..t:n-1`; others have none."""
+    columns = getattr(data, "columns", None)
+    if class_names is None and columns is not None:
+        return [str(column) for column in columns]
     width = _width(data)
     if width is None:
         return []

@@ -39,13 +39,12 @@ def implements(cls: type, method: str) -> bool:
 def infer_kind(cls: type) -> Kind:
     for method, kind in (
         ("predict", Kind.MODEL),
-        ("predict_raw", Kind.MODEL),
         ("route", Kind.ROUTER),
         ("aggregate", Kind.COMBINER),
         ("transform_input", Kind.TRANSFORMER),
         ("transform_output", Kind.OUTPUT_TRANSFORMER),
     ):
-        if implements(cls, method):
+        if implements(cls, method) or implements(cls, f"{method}_raw"):
             return kind
     return Kind.MODEL
 
@@ -100,7 +99,9 @@ class PythonComponent(Component):
 
     def _invoker(self, fn: Callable[..., Any], method: str) -> Invoker:
         if method in DATA_METHODS:
-            fn = _data_caller(fn)
+            fn = _adapt(fn, 3, "meta")
+        elif method == "send_feedback":
+            fn = _adapt(fn, 5, "routing")
         return Invoker(fn, self._policy, executor=self._executor)
 
     async def _call(self, method: str, *args: Any) -> Any:
@@ -220,32 +221,35 @@ async def _run_load(load: Callable[[], Any], name: str) -> None:
         raise LoadError(f"{name}.load raised {type(exc).__name__}: {exc}") from exc
 
 
-def _data_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Adapt `fn` to be called as (X, names, meta), whatever subset of those it declares."""
+def _adapt(fn: Callable[..., Any], full: int, keyword: str) -> Callable[..., Any]:
+    """Let `fn` be called with all `full` arguments, whatever subset of them it declares.
+
+    Seldon's contract has optional trailing arguments: `meta` for predict and the
+    transforms, `routing` for send_feedback. The last one goes by keyword wherever
+    `fn` names it or takes **kwargs; leading ones go by position as far as declared.
+    """
     params = list(inspect.signature(fn).parameters.values())
     declared = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-    if declared >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params):
+    if declared >= full or any(p.kind is p.VAR_POSITIONAL for p in params):
         return fn
-    positional = sum(_by_position(p) for p in params)
-    by_keyword = any(p.kind is p.VAR_KEYWORD or p.name == "meta" for p in params)
+    positional = min(full - 1, sum(_by_position(p, keyword) for p in params))
+    by_keyword = any(p.kind is p.VAR_KEYWORD or p.name == keyword for p in params)
+
+    def call(*args: Any) -> Any:
+        return fn(*args[:positional], **{keyword: args[-1]}) if by_keyword else fn(*args[:positional])
+
     if inspect.iscoroutinefunction(fn):
 
-        async def call_async(X: Any, names: list[str], meta: dict[str, Any]) -> Any:
-            args = (X, names)[:positional]
-            return await (fn(*args, meta=meta) if by_keyword else fn(*args))
+        async def call_async(*args: Any) -> Any:
+            return await call(*args)
 
         return call_async
-
-    def call(X: Any, names: list[str], meta: dict[str, Any]) -> Any:
-        args = (X, names)[:positional]
-        return fn(*args, meta=meta) if by_keyword else fn(*args)
-
     return call
 
 
-def _by_position(param: inspect.Parameter) -> bool:
-    """Whether `param` takes X or names by position; `meta` goes by keyword wherever it may."""
-    return param.kind is param.POSITIONAL_ONLY or (param.kind is param.POSITIONAL_OR_KEYWORD and param.name != "meta")
+def _by_position(param: inspect.Parameter, keyword: str) -> bool:
+    """Whether `param` takes an argument by position; `keyword` goes by keyword wherever it may."""
+    return param.kind is param.POSITIONAL_ONLY or (param.kind is param.POSITIONAL_OR_KEYWORD and param.name != keyword)
 
 
 def _unwrap(result: Any) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:

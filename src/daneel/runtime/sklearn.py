@@ -62,22 +62,24 @@ class SKLearnComponent(Component):
     async def predict(self, payload: Payload) -> Payload:
         assert self._call is not None, "predict called before load"
         X = self._check(payload.data)
-        result = await self._call(X)
+        try:
+            result = await self._call(X)
+        except ValueError as exc:
+            # scikit-learn validates its input with ValueError: a bad request, not a broken model.
+            raise InvalidInput("input", str(exc)) from exc
         return Payload(result, column_names(result, None), {}, output_name=self.method)
 
     def _check(self, X: Any) -> Any:
         if isinstance(X, dict):
-            raise InvalidInput(
-                "inputs",
-                f"the sklearn runtime takes one input tensor, got {len(X)}; send columns with content_type 'pd'",
-            )
+            hint = "several V2 inputs are taken as columns with content_type 'pd'"
+            raise InvalidInput("input", f"expected one array of rows, got {len(X)} named entries; {hint}")
         if codecs.is_dataframe(X):
             # Columns are matched by name only where the estimator was fitted on named columns.
             if hasattr(self.estimator, "feature_names_in_"):
                 return X
             X = X.to_numpy()
         if not isinstance(X, np.ndarray):
-            raise InvalidInput("input", "expected an array of rows")
+            raise InvalidInput("input", f"expected an array of rows, got {type(X).__name__}")
         expected = getattr(self.estimator, "n_features_in_", None)
         if expected is None:
             return X
