@@ -127,7 +127,7 @@ def find_class(folder: Path) -> str:
     if not candidates:
         raise LoadError(
             f"{folder}: no model found; expected {' or '.join(sklearn.FILES)}, a .py file with a class"
-            f" that has one of {', '.join(CONTRACT)}, or a {CONFIG_FILE}"
+            f" that has one of {', '.join(_METHODS)} (or their _raw forms), or a {CONFIG_FILE}"
         )
     raise LoadError(f"{folder}: several classes ({', '.join(candidates)}); name one as implementation in {CONFIG_FILE}")
 
