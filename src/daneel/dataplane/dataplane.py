@@ -61,8 +61,10 @@ class DataPlane:
 
     def _versioned(self, model: str, version: str | None) -> Component:
         component = self.repository.get(model)
+        if not version:
+            return component
         versions = component.metadata().versions
-        if version and versions and version not in versions:
+        if versions and version not in versions:
             raise NotFound(f"model {model!r} has no version {version!r}; it has {', '.join(versions)}")
         return component
 
