@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint docs-check bench install clean
 
 $(BIN)/daneel: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,15 @@ test: $(BIN)/daneel
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/daneel
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples scripts
+	$(BIN)/ruff format --check src tests examples scripts
 	$(BIN)/mypy
+	$(BIN)/mypy scripts/check_docs.py
 	$(BIN)/lint-imports
+
+# Runs every console example of README.md and docs/**/*.md against real servers (see docs/contributing.md).
+docs-check: $(BIN)/daneel examples/iris/model.joblib
+	$(BIN)/python scripts/check_docs.py README.md $(shell find docs -name '*.md' | sort)
 
 bench: $(BIN)/daneel
 	@echo "bench: the benchmark suite against MLServer and a raw ASGI baseline is not written yet (see the performance issue)."
