@@ -46,8 +46,8 @@ def iris_model(iris: Any) -> SKLearnComponent:
 def serving() -> Callable[..., DataPlane]:
     """A DataPlane over `components`, loaded as a server loads them."""
 
-    def make(*components: Component, tolerate_failures: bool = False) -> DataPlane:
-        repository = Repository(list(components), tolerate_failures)
+    def make(*components: Component) -> DataPlane:
+        repository = Repository(list(components))
         asyncio.run(repository.load_all())
         return DataPlane(repository)
 

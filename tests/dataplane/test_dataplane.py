@@ -163,11 +163,6 @@ def test_a_failed_model_makes_the_server_not_ready(serving: Serving, python_mode
     dataplane.model_ready("iris", None)
 
 
-def test_tolerated_failures_keep_the_server_ready(serving: Serving, python_model: Python, iris_model: Any) -> None:
-    broken = python_model("class Model:\n    def predict(self, X):\n        return X\n", healthy=False)
-    serving(broken, iris_model, tolerate_failures=True).ready()
-
-
 def test_seldon_predictions_keep_the_ndarray_form(serving: Serving, iris_model: SKLearnComponent, iris: Any) -> None:
     response = seldon(serving(iris_model), "predictions", {"data": {"ndarray": rows(iris)}, "meta": {"puid": "p1"}})
     assert response["data"]["names"] == ["t:0", "t:1", "t:2"]

@@ -79,16 +79,8 @@ def test_a_model_that_fails_to_load_says_why(error: Exception, reason: str) -> N
     assert repository.get("good").name == "good"
 
 
-def test_tolerated_failures_leave_the_server_ready() -> None:
-    repository = Repository([Stub("bad", LoadError("no weights")), Stub("good")], tolerate_failures=True)
-    load(repository)
-    assert repository.not_ready() == []
-    with pytest.raises(NotReady):
-        repository.get("bad")
-
-
-def test_models_still_loading_are_not_tolerated() -> None:
-    repository = Repository([Stub("a")], tolerate_failures=True)
+def test_models_still_loading_make_the_server_not_ready() -> None:
+    repository = Repository([Stub("a")])
     assert repository.not_ready() == ["model 'a': loading"]
 
 

@@ -167,6 +167,10 @@ def test_keep_going_serves_on_and_ready_says_why_the_model_failed(serve: Any, ma
     assert infer.status_code == 503
     assert "weights file is corrupt" in infer.json()["status"]["info"]
     assert get(server.url + "/v2/health/live").status_code == 200
+    not_ready = get(server.url + "/v2/health/ready")
+    assert not_ready.status_code == 503
+    assert "model 'broken'" in not_ready.json()["error"]
+    assert "weights file is corrupt" in not_ready.json()["error"]
     assert server.returncode is None
 
 

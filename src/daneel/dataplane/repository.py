@@ -30,16 +30,14 @@ class Entry:
 
 
 class Repository:
-    """Holds components by name; `tolerate_failures` keeps failed ones out of readiness."""
+    """Holds components by name, with the state of each."""
 
     def __init__(
         self,
         components: list[Component],
-        tolerate_failures: bool = False,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.entries = {c.name: Entry(c) for c in components}
-        self.tolerate_failures = tolerate_failures
         self._clock = clock
 
     async def load_all(self) -> list[Entry]:
@@ -85,7 +83,6 @@ class Repository:
         """Why the server is not ready, one line per model; empty when it is."""
         reasons = []
         for name, entry in self.entries.items():
-            if entry.state is State.READY or (entry.state is State.FAILED and self.tolerate_failures):
-                continue
-            reasons.append(f"model {name!r}: {entry.reason}")
+            if entry.state is not State.READY:
+                reasons.append(f"model {name!r}: {entry.reason}")
         return reasons

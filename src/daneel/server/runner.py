@@ -2,7 +2,8 @@
 
 Models load after the socket is listening, so health endpoints answer (503, with
 the reason) while they load. A model that fails to load stops the server with a
-non-zero exit code unless `keep_going` is set.
+non-zero exit code unless `keep_going` is set; the server then serves the models
+that loaded, and its readiness keeps saying which one failed.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class _Server(uvicorn.Server):
 
 async def _serve(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> tuple[int, bool]:
     """Serve until a stop signal; (exit code, whether loading finished)."""
-    repository = Repository([build(spec, settings.executor) for spec in specs], settings.keep_going)
+    repository = Repository([build(spec, settings.executor) for spec in specs])
     app = RestApp(DataPlane(repository), settings.max_body_bytes)
     config = uvicorn.Config(
         app, lifespan="off", http="httptools", access_log=False, log_level=settings.log_level, log_config=None
