@@ -237,3 +237,18 @@ def test_health_status_reports_the_models_health(serving: Serving, python_model:
         NotReady, match=r"scorer is unhealthy: scorer\.health_status raised RuntimeError: lost the database"
     ):
         asyncio.run(unhealthy.health_status())
+
+
+RAGGED = """
+class Model:
+    def predict(self, X, names):
+        return [[1, 2], [3]]
+"""
+
+
+def test_a_result_that_cannot_be_encoded_is_the_models_error(serving: Serving, python_model: Python) -> None:
+    dataplane = serving(python_model(RAGGED, "ragged"))
+    with pytest.raises(ModelError, match="ragged returned a result that cannot be encoded"):
+        seldon(dataplane, "predictions", {"data": {"ndarray": [[1]]}})
+    with pytest.raises(ModelError, match="ragged returned a result that cannot be encoded"):
+        infer(dataplane, v2_body([1], [1], "INT64"), "ragged")

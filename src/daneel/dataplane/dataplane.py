@@ -6,9 +6,10 @@ allowed); they raise :class:`daneel.errors.DaneelError` for every failure.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -47,7 +48,8 @@ class DataPlane:
             return await _guard(component, component.call_raw(method, body))
         request = v2.decode_request(body)
         result = await _guard(component, getattr(component, method)(v2.to_payload(request)))
-        outputs = v2.encode_outputs(result, request.outputs)
+        with _encoding(component):
+            outputs = v2.encode_outputs(result, request.outputs)
         request_id = request.id if request.id is not None else str(uuid.uuid4())
         parameters = _v2_parameters(result.meta)
         return v2.encode_response(component.name, version, request_id, outputs, parameters)
@@ -107,7 +109,8 @@ class DataPlane:
         meta.setdefault("tags", {})
         meta["requestPath"] = {component.name: component.implementation}
         result.meta = meta
-        return v1.encode_message(result, form)
+        with _encoding(component):
+            return v1.encode_message(result, form)
 
     def seldon_metadata(self) -> dict[str, Any]:
         return self.repository.default().metadata().v1()
@@ -137,6 +140,15 @@ async def _guard(component: Component, call: Awaitable[T]) -> T:
         raise
     except Exception as exc:
         raise ModelError(f"{component.name}: {type(exc).__name__}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _encoding(component: Component) -> Iterator[None]:
+    """A result that cannot be put on the wire (a ragged list, an odd type) is the model's error."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{component.name} returned a result that cannot be encoded: {exc}") from exc
 
 
 def _v2_parameters(meta: dict[str, Any]) -> dict[str, Any]:
