@@ -125,3 +125,18 @@ def test_a_failed_load_with_two_workers_exits_non_zero(serve: Any, make_model: A
     server = serve.exits(make_model(BROKEN, "broken"), "--workers", "2")
     assert server.returncode != 0
     assert "no GPU named cuda:7 on this machine" in server.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_worker_killed_by_a_signal_is_replaced(two_workers: Any, worker_pids: set[int], markers: Path) -> None:
+    victim = min(worker_pids)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: len(list(markers.iterdir())) == 3, "a replacement worker to load the model")
+    replacement = {int(path.name) for path in markers.iterdir()} - worker_pids
+    assert parent_of(replacement.pop()) == two_workers.proc.pid
+    assert two_workers.returncode is None
+    for _ in range(10):
+        response = requests.post(
+            two_workers.url + "/api/v1.0/predictions", json={"data": {"ndarray": [[1]]}}, timeout=30
+        )
+        assert response.status_code == 200

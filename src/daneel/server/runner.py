@@ -18,6 +18,7 @@ import socket
 import sys
 from collections.abc import Generator
 from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import uvicorn
@@ -121,32 +122,50 @@ def _failed(failed: list[Entry], keep_going: bool) -> bool:
 
 
 def _supervise(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> int:
+    """Run the workers; replace one that a signal killed (a crash in native code, the OOM killer).
+
+    A worker that exits by itself with an error (a model failed to load) stops them all.
+    """
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker_main, args=(specs, settings, sock)) for _ in range(settings.workers)]
-    for worker in workers:
+
+    def start() -> BaseProcess:
+        worker = context.Process(target=_worker_main, args=(specs, settings, sock))
         worker.start()
+        return worker
+
+    alive = [start() for _ in range(settings.workers)]
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
         nonlocal stopping
         stopping = True
-        for worker in workers:
+        for worker in alive:
             if worker.is_alive():
                 worker.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     code = 0
-    alive = list(workers)
     while alive:
-        for sentinel in wait([w.sentinel for w in alive]):
-            worker = next(w for w in alive if w.sentinel == sentinel)
-            worker.join()
+        for worker in _finished(alive):
             alive.remove(worker)
-            if worker.exitcode and not stopping:
-                code = worker.exitcode if worker.exitcode > 0 else 1
+            if stopping or not worker.exitcode:
+                continue
+            if worker.exitcode < 0:
+                log.warning("worker %d was killed by signal %d; starting another", worker.pid, -worker.exitcode)
+                alive.append(start())
+            else:
+                code = worker.exitcode
                 stop(signal.SIGTERM, None)
     return code
+
+
+def _finished(workers: list[BaseProcess]) -> list[BaseProcess]:
+    ready = wait([w.sentinel for w in workers])
+    done = [w for w in workers if w.sentinel in ready]
+    for worker in done:
+        worker.join()
+    return done
 
 
 def _worker_main(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> None:
