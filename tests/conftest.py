@@ -233,3 +233,17 @@ def iris(tmp_path_factory: pytest.TempPathFactory) -> Iris:
     folder.mkdir()
     joblib.dump(model, folder / "model.joblib")
     return Iris(folder, model, X[::10])
+
+
+def _wait_for(predicate: Callable[[], object], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., None]:
+    """Poll `predicate` until it holds; fail the test naming `what` after `timeout` seconds."""
+    return _wait_for

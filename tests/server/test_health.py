@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,14 +61,6 @@ BAD_IMPORT = """
 
 def get(url: str) -> requests.Response:
     return requests.get(url, timeout=30)
-
-
-def wait_for(predicate: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -153,7 +144,7 @@ def test_a_failing_import_exits_non_zero_with_its_error(serve: Any, make_model: 
     assert "a_module_that_does_not_exist_anywhere" in server.stderr
 
 
-def test_keep_going_serves_on_and_ready_says_why_the_model_failed(serve: Any, make_model: Any) -> None:
+def test_keep_going_serves_on_and_ready_says_why_the_model_failed(serve: Any, make_model: Any, wait_for: Any) -> None:
     server = serve(make_model(BROKEN, "broken"), "--keep-going", ready=False)
 
     def failed() -> bool:
@@ -196,7 +187,7 @@ BLOCKING = """
 
 @pytest.mark.parametrize("executor", ["auto", "thread"])
 def test_a_blocked_synchronous_predict_does_not_stop_the_server_answering(
-    serve: Any, make_model: Any, tmp_path: Path, executor: str
+    serve: Any, make_model: Any, tmp_path: Path, executor: str, wait_for: Any
 ) -> None:
     started, release = tmp_path / "started", tmp_path / "release"
     params = json.dumps({"started": str(started), "release": str(release)})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +40,6 @@ BROKEN = """
 """
 
 
-def wait_for(predicate: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def parent_of(pid: int) -> int:
     # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after its ')'.
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -72,7 +63,7 @@ def markers(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def two_workers(serve: Any, make_model: Any, markers: Path) -> Any:
+def two_workers(serve: Any, make_model: Any, markers: Path, wait_for: Any) -> Any:
     server = serve(make_model(PID, "pid"), "--workers", "2", "--parameters", json.dumps({"marker_dir": str(markers)}))
     wait_for(lambda: len(list(markers.iterdir())) == 2, "both workers to load the model")
     # Both workers loaded; make sure whichever answers also reports ready.
@@ -115,7 +106,7 @@ def test_two_workers_serve_requests_on_one_port(two_workers: Any, worker_pids: s
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_sigterm_stops_the_server_and_its_workers(two_workers: Any, worker_pids: set[int]) -> None:
+def test_sigterm_stops_the_server_and_its_workers(two_workers: Any, worker_pids: set[int], wait_for: Any) -> None:
     os.kill(two_workers.proc.pid, signal.SIGTERM)
     assert two_workers.proc.wait(timeout=60) == 0
     wait_for(lambda: all(gone(pid) for pid in worker_pids), "the workers to exit")
@@ -128,7 +119,9 @@ def test_a_failed_load_with_two_workers_exits_non_zero(serve: Any, make_model: A
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_a_worker_killed_by_a_signal_is_replaced(two_workers: Any, worker_pids: set[int], markers: Path) -> None:
+def test_a_worker_killed_by_a_signal_is_replaced(
+    two_workers: Any, worker_pids: set[int], markers: Path, wait_for: Any
+) -> None:
     victim = min(worker_pids)
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: len(list(markers.iterdir())) == 3, "a replacement worker to load the model")
