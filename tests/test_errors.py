@@ -12,6 +12,7 @@ from daneel.errors import (
     NotReady,
     Overloaded,
     PayloadTooLarge,
+    describe,
 )
 
 CODES = [
@@ -64,3 +65,8 @@ def test_payload_too_large_is_bad_input_about_the_body() -> None:
 def test_overloaded_says_when_to_retry() -> None:
     assert Overloaded("busy").retry_after == 1.0
     assert Overloaded("busy", retry_after=5).retry_after == 5
+
+
+def test_describe_gives_a_daneel_errors_message_and_the_type_of_any_other() -> None:
+    assert describe(InvalidInput("inputs[0].data", "is missing")) == "inputs[0].data: is missing"
+    assert describe(KeyError("weights")) == "KeyError: 'weights'"

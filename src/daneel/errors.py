@@ -99,3 +99,8 @@ class Overloaded(DaneelError):
 class LoadError(DaneelError):
     code = ErrorCode.LOAD_ERROR
     reason = "LOAD_ERROR"
+
+
+def describe(exc: BaseException) -> str:
+    """An error for people: a DaneelError's own message, any other as 'Type: message'."""
+    return exc.message if isinstance(exc, DaneelError) else f"{type(exc).__name__}: {exc}"

@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
 
 from daneel.dataplane.repository import Repository
-from daneel.errors import DaneelError, ModelError, NotFound, NotReady
+from daneel.errors import DaneelError, ModelError, NotFound, NotReady, describe
 from daneel.protocol import v1, v2
 from daneel.protocol.payload import Payload
 from daneel.runtime.component import Component
@@ -83,9 +83,9 @@ class DataPlane:
 
     async def seldon(self, method: str, body: Any) -> Any:
         component = self.repository.default()
-        raw_name = component.main_method() if method == "predictions" else method.replace("-", "_")
-        if raw_name in component.raw_methods:
-            return await _guard(component, component.call_raw(raw_name, body))
+        name = component.main_method() if method == "predictions" else method.replace("-", "_")
+        if name in component.raw_methods:
+            return await _guard(component, component.call_raw(name, body))
         if method == "aggregate":
             payloads = v1.decode_message_list(body)
             result = await _guard(component, component.aggregate(payloads))
@@ -98,7 +98,7 @@ class DataPlane:
             index = await _guard(component, component.route(payload))
             result = Payload(np.array([[index]]), [], payload.meta)
         else:
-            result = await _guard(component, _seldon_call(component, method, payload))
+            result = await _guard(component, getattr(component, name)(payload))
         return self._seldon_response(component, result, payload.form, payload.meta)
 
     def _seldon_response(
@@ -121,15 +121,8 @@ class DataPlane:
         try:
             status = await component.health()
         except Exception as exc:
-            reason = exc.message if isinstance(exc, DaneelError) else f"{type(exc).__name__}: {exc}"
-            raise NotReady(f"{component.name} is unhealthy: {reason}") from exc
+            raise NotReady(f"{component.name} is unhealthy: {describe(exc)}") from exc
         return v1.encode_message(Payload([] if status is None else status, [], {}), "ndarray")
-
-
-def _seldon_call(component: Component, method: str, payload: Payload) -> Awaitable[Payload]:
-    name = component.main_method() if method == "predictions" else method.replace("-", "_")
-    call: Callable[[Payload], Awaitable[Payload]] = getattr(component, name)
-    return call(payload)
 
 
 async def _guard(component: Component, call: Awaitable[T]) -> T:
@@ -139,7 +132,7 @@ async def _guard(component: Component, call: Awaitable[T]) -> T:
     except DaneelError:
         raise
     except Exception as exc:
-        raise ModelError(f"{component.name}: {type(exc).__name__}: {exc}") from exc
+        raise ModelError(f"{component.name}: {describe(exc)}") from exc
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from daneel.errors import DaneelError, NotFound, NotReady
+from daneel.errors import NotFound, NotReady, describe
 from daneel.runtime.component import Component
 
 log = logging.getLogger("daneel.repository")
@@ -51,7 +51,7 @@ class Repository:
             await entry.component.load()
         except Exception as exc:
             entry.state = State.FAILED
-            entry.reason = exc.message if isinstance(exc, DaneelError) else f"{type(exc).__name__}: {exc}"
+            entry.reason = describe(exc)
             log.error("model %s failed to load: %s", entry.component.name, entry.reason)
             return
         entry.load_seconds = self._clock() - start
