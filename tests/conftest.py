@@ -9,6 +9,7 @@ spawned, at teardown. `make_model` writes a Python class into a model folder;
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -103,31 +104,17 @@ class Servers:
         self.log_dir = log_dir
         self.servers: list[Server] = []
 
-    def __call__(
-        self,
-        target: str | Path,
-        *args: str,
-        env: Mapping[str, str] | None = None,
-        cwd: str | Path | None = None,
-        ready: bool = True,
-    ) -> Server:
+    def __call__(self, target: str | Path, *args: str, ready: bool = True, **options: Any) -> Server:
         """Start a server and wait until it answers /health/ping (and, with `ready`, /v2/health/ready)."""
-        server = self.start(target, *args, env=env, cwd=cwd)
+        server = self.start(target, *args, **options)
         _poll(server, "/health/ping", STARTUP_TIMEOUT_S)
         if ready:
             server.wait_ready()
         return server
 
-    def exits(
-        self,
-        target: str | Path,
-        *args: str,
-        env: Mapping[str, str] | None = None,
-        cwd: str | Path | None = None,
-        port: int | None = None,
-    ) -> Server:
+    def exits(self, target: str | Path, *args: str, **options: Any) -> Server:
         """Start a server that is expected to exit by itself, and wait until it has."""
-        server = self.start(target, *args, env=env, cwd=cwd, port=port)
+        server = self.start(target, *args, **options)
         try:
             server.proc.wait(timeout=STARTUP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -247,3 +234,28 @@ def _wait_for(predicate: Callable[[], object], what: str, timeout: float = 60) -
 def wait_for() -> Callable[..., None]:
     """Poll `predicate` until it holds; fail the test naming `what` after `timeout` seconds."""
     return _wait_for
+
+
+_modules = itertools.count()
+
+
+@pytest.fixture
+def user_module(tmp_path: Path) -> Iterator[Callable[[str], tuple[Path, str]]]:
+    """Write `source` as a module of its own in tmp_path; return the folder and module name.
+
+    Each module gets a fresh name, as Python caches imported modules by name.
+    """
+    written: list[str] = []
+
+    def write(source: str) -> tuple[Path, str]:
+        name = f"user_model_{next(_modules)}"
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        written.append(name)
+        return tmp_path, name
+
+    yield write
+    for name in written:
+        sys.modules.pop(name, None)
+    for entry in {str(tmp_path), str(tmp_path.resolve())}:
+        while entry in sys.path:
+            sys.path.remove(entry)

@@ -1,8 +1,5 @@
 import asyncio
-import itertools
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +11,16 @@ from daneel.runtime.component import Component
 from daneel.runtime.python import PythonComponent
 from daneel.runtime.sklearn import SKLearnComponent
 
-_modules = itertools.count()
-
 
 @pytest.fixture
-def python_model(tmp_path: Path) -> Iterator[Callable[..., PythonComponent]]:
+def python_model(user_module: Callable[[str], tuple[Path, str]]) -> Callable[..., PythonComponent]:
     """An unloaded component for class `Model` in `source`, written as a module of its own."""
-    written: list[str] = []
 
     def make(source: str, name: str = "py", **parameters: Any) -> PythonComponent:
-        module = f"dataplane_model_{next(_modules)}"
-        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
-        written.append(module)
-        return PythonComponent(name, f"{module}.Model", tmp_path, parameters)
+        folder, module = user_module(source)
+        return PythonComponent(name, f"{module}.Model", folder, parameters)
 
-    yield make
-    for module in written:
-        sys.modules.pop(module, None)
-    for entry in {str(tmp_path), str(tmp_path.resolve())}:
-        while entry in sys.path:
-            sys.path.remove(entry)
+    return make
 
 
 @pytest.fixture

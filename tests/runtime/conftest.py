@@ -1,9 +1,6 @@
 import asyncio
-import itertools
 import pickle
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +9,6 @@ import pytest
 
 from daneel.runtime.component import Kind
 from daneel.runtime.python import PythonComponent
-
-_modules = itertools.count()
-
-
-@pytest.fixture
-def user_module(tmp_path: Path) -> Iterator[Callable[[str], tuple[Path, str]]]:
-    """Write `source` as a module of its own in tmp_path; return the folder and module name.
-
-    Each module gets a fresh name, as Python caches imported modules by name.
-    """
-    written: list[str] = []
-
-    def write(source: str) -> tuple[Path, str]:
-        name = f"user_model_{next(_modules)}"
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-        written.append(name)
-        return tmp_path, name
-
-    yield write
-    for name in written:
-        sys.modules.pop(name, None)
-    for entry in {str(tmp_path), str(tmp_path.resolve())}:
-        while entry in sys.path:
-            sys.path.remove(entry)
 
 
 @pytest.fixture
