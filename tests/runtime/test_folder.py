@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from daneel.errors import LoadError
-from daneel.runtime import folder
+from daneel.runtime import folder, prepackaged
 from daneel.runtime.component import Kind
 
 MODEL = "class MyModel:\n    def predict(self, X, names):\n        return X\n"
@@ -71,8 +71,8 @@ def test_s2i_service_type_must_be_known(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("file", ["model.joblib", "model.pkl"])
 def test_a_saved_sklearn_model_is_recognised(tmp_path: Path, file: str) -> None:
-    assert folder.saved_model(write(tmp_path, {file: ""})) == "SKLEARN_SERVER"
-    assert folder.saved_model(tmp_path / "..") is None
+    assert prepackaged.recognise(write(tmp_path, {file: ""})) == "SKLEARN_SERVER"
+    assert prepackaged.recognise(tmp_path / "..") is None
 
 
 def test_a_class_named_after_its_file_is_found(tmp_path: Path) -> None:

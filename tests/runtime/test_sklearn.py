@@ -19,7 +19,7 @@ X, Y = load_iris(return_X_y=True)
 
 
 def loaded(folder: Path, method: str | None = None) -> SKLearnComponent:
-    component = SKLearnComponent("iris", folder, method)
+    component = SKLearnComponent("iris", folder, {"method": method} if method else None)
     asyncio.run(component.load())
     return component
 
@@ -105,7 +105,7 @@ def test_columns_unlike_the_fitted_ones_are_bad_input(model_folder: Save) -> Non
 
 def test_an_unknown_method_is_a_load_error_naming_method(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match=r"parameter method: 'decision' is not one of predict_proba, predict"):
-        SKLearnComponent("iris", tmp_path, "decision")
+        SKLearnComponent("iris", tmp_path, {"method": "decision"})
 
 
 def test_a_method_the_estimator_lacks_is_a_load_error_naming_method(model_folder: Save, classifier: Any) -> None:

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daneel.errors import LoadError
-from daneel.runtime import sklearn
+from daneel.runtime import prepackaged
 from daneel.runtime.component import Kind
 
 CONFIG_FILE = "daneel.yaml"
@@ -107,13 +107,6 @@ def _s2i_parameters(text: str | None) -> list[dict[str, Any]] | dict[str, Any]:
     return value if isinstance(value, (list, dict)) else {}
 
 
-def saved_model(folder: Path) -> str | None:
-    """The prepackaged server a folder's model file asks for, if any."""
-    if any((folder / name).is_file() for name in sklearn.FILES):
-        return "SKLEARN_SERVER"
-    return None
-
-
 def find_class(folder: Path) -> str:
     """The `module.Class` of the one component class in the folder's .py files."""
     candidates = []
@@ -126,7 +119,7 @@ def find_class(folder: Path) -> str:
         return candidates[0]
     if not candidates:
         raise LoadError(
-            f"{folder}: no model found; expected {' or '.join(sklearn.FILES)}, a .py file with a class"
+            f"{folder}: no model found; expected {', '.join(prepackaged.model_files())}, a .py file with a class"
             f" that has one of {', '.join(_METHODS)} (or their _raw forms), or a {CONFIG_FILE}"
         )
     raise LoadError(f"{folder}: several classes ({', '.join(candidates)}); name one as implementation in {CONFIG_FILE}")

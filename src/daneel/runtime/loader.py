@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from daneel.errors import DaneelError, LoadError
-from daneel.runtime import folder, parameters
+from daneel.runtime import folder, parameters, prepackaged
 from daneel.runtime.component import Component, Kind
 from daneel.runtime.python import PythonComponent
-from daneel.runtime.sklearn import SKLearnComponent
-
-PREPACKAGED = ("SKLEARN_SERVER",)
 
 
 @dataclass(slots=True)
@@ -41,7 +38,7 @@ def resolve(target: str, name: str | None = None, extra: dict[str, Any] | None =
 
 def _from_folder(path: Path, name: str | None, extra: dict[str, Any]) -> ComponentSpec:
     config = folder.read_config(path)
-    implementation = config.implementation or folder.saved_model(path) or folder.find_class(path)
+    implementation = config.implementation or prepackaged.recognise(path) or folder.find_class(path)
     try:
         params = {**parameters.parse(config.parameters, f"{path / folder.CONFIG_FILE}: parameters"), **extra}
     except DaneelError as exc:
@@ -50,18 +47,8 @@ def _from_folder(path: Path, name: str | None, extra: dict[str, Any]) -> Compone
 
 
 def build(spec: ComponentSpec, policy: str = "auto", executor: Executor | None = None) -> Component:
-    if spec.implementation == "SKLEARN_SERVER":
-        if spec.path is None:
-            raise LoadError(f"{spec.name}: SKLEARN_SERVER needs a model folder")
-        params = dict(spec.parameters)
-        method = params.pop("method", None)
-        _no_unknown(spec.name, params)
-        return SKLearnComponent(spec.name, spec.path, method, policy, executor)
+    if spec.implementation in prepackaged.SERVERS:
+        return prepackaged.build(spec.implementation, spec.name, spec.path, spec.parameters, policy, executor)
     return PythonComponent(
         spec.name, spec.implementation, spec.path, spec.parameters, spec.kind, policy=policy, executor=executor
     )
-
-
-def _no_unknown(name: str, params: dict[str, Any]) -> None:
-    if params:
-        raise LoadError(f"{name}: unknown parameter(s) {', '.join(params)} for SKLEARN_SERVER; expected method")

@@ -18,37 +18,36 @@ from daneel.errors import InvalidInput, LoadError
 from daneel.protocol import codecs
 from daneel.protocol.datatypes import from_numpy
 from daneel.protocol.payload import Payload
-from daneel.runtime.component import Component, Metadata, TensorSpec
+from daneel.runtime.component import Metadata, TensorSpec
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
+from daneel.runtime.prepackaged import SavedModel, needs
 
-FILES = ("model.joblib", "model.pkl")
 METHODS = ("predict_proba", "predict", "transform")
 
 
-class SKLearnComponent(Component):
+class SKLearnComponent(SavedModel):
     implementation = "SKLEARN_SERVER"
+    PARAMETERS = ("method",)
 
     def __init__(
         self,
         name: str,
         path: Path,
-        method: str | None = None,
+        parameters: dict[str, Any] | None = None,
         policy: str = "auto",
         executor: Executor | None = None,
     ) -> None:
+        super().__init__(name, path, parameters, policy, executor)
+        method = self.parameters.get("method")
         if method is not None and method not in METHODS:
             raise LoadError(f"parameter method: {method!r} is not one of {', '.join(METHODS)}")
-        self.name = name
-        self.path = path
-        self.method = method
-        self._policy = policy
-        self._executor = executor
+        self.method: str | None = method
         self.estimator: Any = None
         self._call: Invoker | None = None
 
     async def load(self) -> None:
-        self.estimator = await asyncio.to_thread(_read, model_file(self.path))
+        self.estimator = await asyncio.to_thread(_read, self.model_file())
         self.method = self.method or _default_method(self.estimator)
         fn = getattr(self.estimator, self.method, None)
         if fn is None:
@@ -106,18 +105,8 @@ class SKLearnComponent(Component):
         return TensorSpec(method, "FP64", [-1])
 
 
-def model_file(folder: Path) -> Path:
-    for name in FILES:
-        if (folder / name).is_file():
-            return folder / name
-    raise LoadError(f"{folder}: no {' or '.join(FILES)}")
-
-
 def _read(path: Path) -> Any:
-    try:
-        import joblib
-    except ImportError:
-        raise LoadError("the sklearn runtime needs scikit-learn: pip install 'daneel[sklearn]'") from None
+    joblib = needs("joblib", "sklearn")
     try:
         if path.suffix == ".pkl":
             with path.open("rb") as f:

@@ -1,0 +1,1 @@
+"""Inference graphs: the executor, built-in routers and combiners, and remote nodes."""

@@ -1,0 +1,109 @@
+"""Prepackaged servers: saved model files served without user code.
+
+Each server is one :class:`Server` entry: Seldon's name, the files that
+recognise a model folder, and where its component class lives. Modules are
+imported only when a model needs them, so serving an sklearn model never
+imports xgboost or onnxruntime.
+"""
+
+from __future__ import annotations
+
+import importlib
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daneel.errors import LoadError
+from daneel.runtime.component import Component
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    name: str
+    files: tuple[str, ...]
+    target: str  # "module:Class" of a SavedModel subclass
+    extra: str  # the pip extra that installs its framework
+
+
+SERVERS = {
+    server.name: server
+    for server in (
+        Server("SKLEARN_SERVER", ("model.joblib", "model.pkl"), "daneel.runtime.sklearn:SKLearnComponent", "sklearn"),
+    )
+}
+
+
+class SavedModel(Component):
+    """Base of the prepackaged servers: a model folder plus typed parameters.
+
+    Subclasses list the parameters they accept in `PARAMETERS`; any other
+    parameter is a load error naming the ones expected.
+    """
+
+    PARAMETERS: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        parameters: dict[str, Any] | None = None,
+        policy: str = "auto",
+        executor: Executor | None = None,
+    ) -> None:
+        parameters = dict(parameters or {})
+        unknown = [key for key in parameters if key not in self.PARAMETERS]
+        if unknown:
+            expected = ", ".join(self.PARAMETERS) or "none"
+            raise LoadError(
+                f"{name}: unknown parameter(s) {', '.join(unknown)} for {self.implementation}; expected {expected}"
+            )
+        self.name = name
+        self.path = path
+        self.parameters = parameters
+        self._policy = policy
+        self._executor = executor
+
+    def model_file(self) -> Path:
+        """The first of this server's model files present in the folder."""
+        files = SERVERS[self.implementation].files
+        for name in files:
+            if (self.path / name).is_file():
+                return self.path / name
+        raise LoadError(f"{self.path}: no {' or '.join(files)}")
+
+
+def recognise(folder: Path) -> str | None:
+    """The prepackaged server a folder's model file asks for, if any."""
+    for server in SERVERS.values():
+        if any((folder / name).is_file() for name in server.files):
+            return server.name
+    return None
+
+
+def model_files() -> list[str]:
+    return [name for server in SERVERS.values() for name in server.files]
+
+
+def build(
+    implementation: str,
+    name: str,
+    path: Path | None,
+    parameters: dict[str, Any],
+    policy: str,
+    executor: Executor | None,
+) -> Component:
+    server = SERVERS[implementation]
+    if path is None:
+        raise LoadError(f"{name}: {implementation} needs a model folder or modelUri")
+    module_name, _, class_name = server.target.partition(":")
+    cls: type[SavedModel] = getattr(importlib.import_module(module_name), class_name)
+    return cls(name, path, parameters, policy, executor)
+
+
+def needs(module: str, extra: str) -> Any:
+    """Import a framework, or fail with the pip command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise LoadError(f"this model needs {module} ({exc}): pip install 'daneel[{extra}]'") from None

@@ -1,0 +1,1 @@
+"""The deployment file: its schema (a pydantic model) and loading it from YAML."""

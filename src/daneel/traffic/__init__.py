@@ -1,0 +1,1 @@
+"""Which predictor serves a request: weighted split, sticky routing, shadows."""
