@@ -16,7 +16,11 @@ from pydantic.alias_generators import to_camel
 
 API_VERSION = "daneel.dev/v1alpha1"
 KIND = "ModelDeployment"
-SELDON_API_VERSIONS = ("machinelearning.seldon.io/v1", "machinelearning.seldon.io/v1alpha2", "machinelearning.seldon.io/v1alpha3")
+SELDON_API_VERSIONS = (
+    "machinelearning.seldon.io/v1",
+    "machinelearning.seldon.io/v1alpha2",
+    "machinelearning.seldon.io/v1alpha3",
+)
 SELDON_KIND = "SeldonDeployment"
 
 
@@ -97,7 +101,7 @@ class Node(Schema):
     name: str = Field(description="Unique in the deployment; also the node's own model name on the V2 paths.")
     type: NodeType | None = Field(None, description="MODEL, TRANSFORMER, OUTPUT_TRANSFORMER, ROUTER or COMBINER.")
     implementation: str | None = Field(
-        None, description="A prepackaged server (SKLEARN_SERVER, ...), a built-in (RANDOM_ABTEST, ...) or pkg.module:Class."
+        None, description="A prepackaged server (SKLEARN_SERVER), a built-in (RANDOM_ABTEST) or pkg.module:Class."
     )
     model_uri: str | None = Field(None, description="Where the model files are: a folder, file://, http(s)://, s3://.")
     parameters: list[Parameter] = Field(default_factory=list, description="Typed parameters for the component.")
@@ -122,7 +126,7 @@ class Node(Schema):
 class Predictor(Schema):
     name: str = Field(description="Unique in the deployment; reported with every response.")
     graph: Node = Field(description="The predictor's inference graph.")
-    traffic: int = Field(0, ge=0, le=100, description="Percent of requests; over all non-shadow predictors sums to 100.")
+    traffic: int = Field(0, ge=0, le=100, description="Percent of requests; sums to 100 over non-shadow predictors.")
     shadow: bool = Field(False, description="Receives a copy of every request; its answers are never returned.")
     replicas: int | None = Field(None, ge=0, description="Pods on Kubernetes; locally one process serves all.")
     component_specs: list[dict[str, Any]] = Field(default_factory=list, description="Kubernetes pod specs (Seldon).")
