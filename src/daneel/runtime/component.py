@@ -112,6 +112,13 @@ class Component:
     def metadata(self) -> Metadata:
         return Metadata(self.name, self.implementation)
 
+    def parts(self) -> list[Component]:
+        """Components inside this one (a graph's nodes), each also served under its own name."""
+        return []
+
+    async def close(self) -> None:
+        """Release connections and files; called once when the server stops or the model is unloaded."""
+
     def main_method(self) -> str:
         """What serving this component alone means: predict, transform_input or transform_output."""
         try:

@@ -1,0 +1,47 @@
+"""What travels with one request besides its payload: headers in, headers out.
+
+The transport edge opens a :class:`RequestContext` around each call into the
+data plane; code below it (the traffic layer picking a predictor by a sticky
+header, say) reads the request's headers and adds response headers without
+every component signature carrying them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Headers as the transport gave them (lower-case names, as in ASGI), decoded only when asked for."""
+
+    raw_headers: Sequence[tuple[bytes, bytes]] = ()
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower().encode("latin-1")
+        for key, value in self.raw_headers:
+            if key == wanted:
+                return value.decode("latin-1")
+        return None
+
+
+_current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("daneel_request", default=None)
+
+
+@contextlib.contextmanager
+def request_context(raw_headers: Sequence[tuple[bytes, bytes]] = ()) -> Iterator[RequestContext]:
+    context = RequestContext(raw_headers)
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+def current() -> RequestContext:
+    """The request being served; an empty context outside any request (tests, shadows)."""
+    return _current.get() or RequestContext()
