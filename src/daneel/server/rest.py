@@ -13,6 +13,7 @@ from typing import Any
 
 from daneel.dataplane.dataplane import DataPlane
 from daneel.errors import DaneelError, NotFound
+from daneel.protocol.context import request_context
 from daneel.server import http
 from daneel.server.http import Response, Scope, json_response
 
@@ -59,13 +60,16 @@ class RestApp:
             return
         path = _strip_gateway(scope["path"])
         seldon = not path.startswith("/v2")
-        try:
-            response = await self._dispatch(scope, receive, path, seldon)
-        except DaneelError as exc:
-            response = http.error_response(exc, seldon)
-        except Exception as exc:  # the server never dies of a request
-            log.exception("unexpected error on %s %s", scope["method"], path)
-            response = http.error_response(DaneelError(f"internal error: {type(exc).__name__}: {exc}"), seldon)
+        with request_context(scope["headers"]) as context:
+            try:
+                response = await self._dispatch(scope, receive, path, seldon)
+            except DaneelError as exc:
+                response = http.error_response(exc, seldon)
+            except Exception as exc:  # the server never dies of a request
+                log.exception("unexpected error on %s %s", scope["method"], path)
+                response = http.error_response(DaneelError(f"internal error: {type(exc).__name__}: {exc}"), seldon)
+        for name, value in context.response_headers.items():
+            response.headers.append((name.encode("latin-1"), value.encode("latin-1")))
         await http.send(send, response)
 
     async def _dispatch(self, scope: Scope, receive: Any, path: str, seldon: bool) -> Response:
