@@ -7,35 +7,10 @@ Two forms are accepted: Seldon's list `[{"name", "value", "type"}]` (as in
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from daneel.errors import InvalidInput
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise ValueError(f"{value!r} is not a boolean")
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-_TYPES: dict[str, Callable[[Any], Any]] = {
-    "INT": int,
-    "FLOAT": float,
-    "DOUBLE": float,
-    "STRING": str,
-    "BOOL": _bool,
-    "JSON": _json,
-}
+from daneel.spec.parameters import CONVERTERS as _TYPES
 
 
 def parse(value: Any, source: str = "parameters") -> dict[str, Any]:

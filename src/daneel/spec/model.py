@@ -9,10 +9,14 @@ are errors. daneel's own additions (`timeoutSeconds`, `sticky`, `stateStore`,
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic.alias_generators import to_camel
+
+from daneel.spec.parameters import convert
 
 API_VERSION = "daneel.dev/v1alpha1"
 KIND = "ModelDeployment"
@@ -37,6 +41,31 @@ class NodeType(enum.Enum):
     COMBINER = "COMBINER"
 
 
+#: Implementations that fix a node's type: daneel's routers and combiners, and the prepackaged servers.
+#: An upper-case implementation missing here is an error, so a new prepackaged server is added here too.
+BUILTIN_TYPES: dict[str, NodeType] = {
+    "RANDOM_ABTEST": NodeType.ROUTER,
+    "EPSILON_GREEDY": NodeType.ROUTER,
+    "THOMPSON_SAMPLING": NodeType.ROUTER,
+    "AVERAGE_COMBINER": NodeType.COMBINER,
+    **dict.fromkeys(
+        (
+            "SKLEARN_SERVER",
+            "XGBOOST_SERVER",
+            "LIGHTGBM_SERVER",
+            "ONNX_SERVER",
+            "MLFLOW_SERVER",
+            "TENSORFLOW_SERVER",
+            "TRITON_SERVER",
+            "HUGGINGFACE_SERVER",
+        ),
+        NodeType.MODEL,
+    ),
+}
+UNKNOWN_IMPLEMENTATION = "UNKNOWN_IMPLEMENTATION"
+PREPACKAGED_SERVERS = tuple(name for name in BUILTIN_TYPES if name.endswith("_SERVER"))
+
+
 class Method(enum.Enum):
     TRANSFORM_INPUT = "TRANSFORM_INPUT"
     TRANSFORM_OUTPUT = "TRANSFORM_OUTPUT"
@@ -55,9 +84,15 @@ class ParameterType(enum.Enum):
 
 
 class Parameter(Schema):
+    """A constructor argument of a node's component."""
+
     name: str = Field(description="Keyword argument of the component's constructor.")
     value: Any = Field(description="The value, as text in Seldon files; converted by `type`.")
     type: ParameterType = Field(ParameterType.STRING, description="INT, FLOAT, DOUBLE, STRING, BOOL or JSON.")
+
+    def typed(self) -> Any:
+        """The value converted to its `type`; ValueError when it is not one."""
+        return convert(self.type.value, self.value)
 
 
 class EndpointType(enum.Enum):
@@ -82,6 +117,8 @@ class LoggerMode(enum.Enum):
 
 
 class Logger(Schema):
+    """Where a node's requests and responses are logged."""
+
     url: str | None = Field(None, description="Where request and response events are sent.")
     file: str | None = Field(None, description="A JSON-lines file events are appended to.")
     mode: LoggerMode = Field(LoggerMode.ALL, description="all, request or response.")
@@ -89,6 +126,8 @@ class Logger(Schema):
 
 
 class Batching(Schema):
+    """Dynamic batching: requests that queue while the model is busy go to it as one batch."""
+
     max_batch_size: int = Field(32, ge=1, alias="max_batch_size", description="Most requests merged into one call.")
     max_latency_ms: float = Field(
         0.0, ge=0.0, alias="max_latency_ms", description="Longest a request waits for others."
@@ -98,7 +137,7 @@ class Batching(Schema):
 class Node(Schema):
     """One node of an inference graph (Seldon's PredictiveUnit)."""
 
-    name: str = Field(description="Unique in the deployment; also the node's own model name on the V2 paths.")
+    name: str = Field(description="Unique in its predictor; the node's model name on the V2 paths.")
     type: NodeType | None = Field(None, description="MODEL, TRANSFORMER, OUTPUT_TRANSFORMER, ROUTER or COMBINER.")
     implementation: str | None = Field(
         None, description="A prepackaged server (SKLEARN_SERVER), a built-in (RANDOM_ABTEST) or pkg.module:Class."
@@ -115,6 +154,12 @@ class Node(Schema):
     timeout_seconds: float | None = Field(None, gt=0, description="The node fails with 504 when a call takes longer.")
     batching: Batching | None = Field(None, description="Dynamic batching for this node.")
 
+    @field_validator("implementation", mode="before")
+    @classmethod
+    def _seldon_default(cls, value: object) -> object:
+        # Seldon's operator writes UNKNOWN_IMPLEMENTATION into the manifests it stores, meaning none
+        return None if value == UNKNOWN_IMPLEMENTATION else value
+
     def walk(self) -> list[Node]:
         """This node and all below it, depth first."""
         nodes = [self]
@@ -122,14 +167,68 @@ class Node(Schema):
             nodes.extend(child.walk())
         return nodes
 
+    def typed_parameters(self) -> dict[str, Any]:
+        """The parameters as keyword arguments, each converted to its type (valid once loaded)."""
+        return {parameter.name: parameter.typed() for parameter in self.parameters}
+
+    @property
+    def remote(self) -> bool:
+        return self.endpoint is not None and bool(self.endpoint.service_host)
+
+    @property
+    def image_only(self) -> bool:
+        """Names neither code nor model nor endpoint: Seldon runs the container of its name instead.
+
+        Locally such a node is served from a folder of its name (`--components DIR`).
+        """
+        return not (self.implementation or self.model_uri or self.remote)
+
+
+# The type a node without one plays, from the methods it lists; the first match wins.
+_TYPE_OF_METHOD = (
+    (Method.ROUTE, NodeType.ROUTER),
+    (Method.AGGREGATE, NodeType.COMBINER),
+    (Method.TRANSFORM_INPUT, NodeType.TRANSFORMER),
+    (Method.TRANSFORM_OUTPUT, NodeType.OUTPUT_TRANSFORMER),
+)
+
+
+def node_type(node: Node) -> NodeType:
+    """The type a node plays: its built-in implementation's, else its own, else its methods', else MODEL."""
+    if node.implementation in BUILTIN_TYPES:
+        return BUILTIN_TYPES[node.implementation]
+    if node.type not in (None, NodeType.UNKNOWN_TYPE):
+        return node.type
+    methods = node.methods or []
+    return next((kind for method, kind in _TYPE_OF_METHOD if method in methods), NodeType.MODEL)
+
+
+class ComponentSpec(Schema):
+    """One pod of a predictor on Kubernetes (Seldon's SeldonPodSpec); locally only container names are read."""
+
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Kubernetes ObjectMeta of the pods.")
+    spec: dict[str, Any] = Field(default_factory=dict, description="A Kubernetes PodSpec, kept as it is.")
+    hpa_spec: dict[str, Any] | None = Field(None, description="Seldon: HorizontalPodAutoscaler settings.")
+    keda_spec: dict[str, Any] | None = Field(None, description="Seldon: KEDA ScaledObject settings.")
+    pdb_spec: dict[str, Any] | None = Field(None, description="Seldon: PodDisruptionBudget settings.")
+    replicas: int | None = Field(None, ge=0, description="Pods of this spec; wins over the predictor's replicas.")
+
+    def containers(self) -> list[dict[str, Any]]:
+        containers = self.spec.get("containers")
+        return [c for c in containers if isinstance(c, dict)] if isinstance(containers, list) else []
+
 
 class Predictor(Schema):
+    """One version of the model: a graph and its share of the traffic."""
+
     name: str = Field(description="Unique in the deployment; reported with every response.")
     graph: Node = Field(description="The predictor's inference graph.")
     traffic: int = Field(0, ge=0, le=100, description="Percent of requests; sums to 100 over non-shadow predictors.")
     shadow: bool = Field(False, description="Receives a copy of every request; its answers are never returned.")
     replicas: int | None = Field(None, ge=0, description="Pods on Kubernetes; locally one process serves all.")
-    component_specs: list[dict[str, Any]] = Field(default_factory=list, description="Kubernetes pod specs (Seldon).")
+    component_specs: list[ComponentSpec] = Field(
+        default_factory=list, description="Pods on Kubernetes; a container named as a node supplies its image."
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="Labels reported in metrics and on pods.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Annotations (Seldon's `seldon.io/...`).")
     engine_resources: dict[str, Any] | None = Field(None, description="Seldon: resources of the orchestrator.")
@@ -137,6 +236,14 @@ class Predictor(Schema):
     explainer: dict[str, Any] | None = Field(None, description="Seldon: explainer (not served locally).")
     ssl: dict[str, Any] | None = Field(None, description="Seldon: TLS settings.")
     progress_deadline_seconds: int | None = Field(None, description="Seldon: rollout deadline.")
+
+    def container(self, name: str) -> dict[str, Any] | None:
+        """The container of `componentSpecs` named `name` (Seldon matches graph nodes to containers by name)."""
+        for component in self.component_specs:
+            for container in component.containers():
+                if container.get("name") == name:
+                    return container
+        return None
 
 
 class Sticky(Schema):
@@ -147,6 +254,8 @@ class Sticky(Schema):
 
 
 class DeploymentSpec(Schema):
+    """What to serve: the predictors, how traffic splits between them, and shared settings."""
+
     name: str | None = Field(None, description="Seldon's spec name (kept; metadata.name names the deployment).")
     predictors: list[Predictor] = Field(description="One or more predictors; traffic splits between them.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Deployment annotations.")
@@ -176,6 +285,8 @@ class ObjectMeta(BaseModel):
 class Deployment(Schema):
     """A whole deployment file."""
 
+    _base_dir: Path | None = PrivateAttr(None)
+
     api_version: str = Field(description=f"{API_VERSION}, or Seldon's machinelearning.seldon.io/v1.")
     kind: str = Field(description=f"{KIND} (or {SELDON_KIND}).")
     metadata: ObjectMeta
@@ -188,3 +299,29 @@ class Deployment(Schema):
 
     def nodes(self) -> list[Node]:
         return [node for predictor in self.spec.predictors for node in predictor.graph.walk()]
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder of the file this deployment was loaded from."""
+        return self._base_dir
+
+    @base_dir.setter
+    def base_dir(self, folder: Path | None) -> None:
+        self._base_dir = folder
+
+    def traffic(self) -> dict[str, int]:
+        """Percent of requests per non-shadow predictor; a lone predictor without traffic takes 100."""
+        served = [p for p in self.spec.predictors if not p.shadow]
+        if len(served) == 1 and served[0].traffic == 0:
+            return {served[0].name: 100}
+        return {p.name: p.traffic for p in served}
+
+    def shadow(self) -> Predictor | None:
+        return next((p for p in self.spec.predictors if p.shadow), None)
+
+    def model_location(self, node: Node) -> str | None:
+        """The node's modelUri, a relative path taken from the deployment file's folder."""
+        uri = node.model_uri
+        if uri is None or self._base_dir is None or len(urlsplit(uri).scheme) > 1 or Path(uri).is_absolute():
+            return uri
+        return str(self._base_dir / uri)
