@@ -47,12 +47,21 @@ def daneel_command(*args: str) -> list[str]:
 
 @dataclass
 class Server:
-    """One `daneel serve` process; `stderr` is what it has written so far."""
+    """One `daneel serve` process; `stderr` is what it has written so far.
+
+    `grpc_port` is the gRPC port it was given (None with --no-grpc or its own --grpc-port), and
+    `grpc_target` the "127.0.0.1:PORT" a gRPC client connects to.
+    """
 
     url: str
     port: int
     proc: subprocess.Popen[bytes]
     stderr_path: Path
+    grpc_port: int | None = None
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     @property
     def stderr(self) -> str:
@@ -129,9 +138,16 @@ class Servers:
         cwd: str | Path | None = None,
         port: int | None = None,
     ) -> Server:
-        """Start a server without waiting for it, on `port` or a free one."""
+        """Start a server without waiting for it, on `port` or a free one, and gRPC on another free one.
+
+        Every server gets its own gRPC port, so that servers started in parallel never meet on 8081.
+        """
         port = port or free_port()
-        command = daneel_command("serve", str(target), "--host", "127.0.0.1", "--http-port", str(port), *args)
+        grpc_port = None if {"--grpc-port", "--no-grpc"} & set(args) else free_port()
+        grpc_args = ("--grpc-port", str(grpc_port)) if grpc_port else ()
+        command = daneel_command(
+            "serve", str(target), "--host", "127.0.0.1", "--http-port", str(port), *grpc_args, *args
+        )
         stderr_path = self.log_dir / f"daneel-{len(self.servers)}-{port}.stderr"
         with stderr_path.open("wb") as stderr:
             proc = subprocess.Popen(
@@ -143,7 +159,7 @@ class Servers:
                 cwd=cwd,
                 start_new_session=True,
             )
-        server = Server(f"http://127.0.0.1:{port}", port, proc, stderr_path)
+        server = Server(f"http://127.0.0.1:{port}", port, proc, stderr_path, grpc_port)
         self.servers.append(server)
         return server
 

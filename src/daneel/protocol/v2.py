@@ -7,6 +7,7 @@ hot path, and each failure must name the offending field.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +36,13 @@ class InferenceRequest:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def decode_request(body: Any) -> InferenceRequest:
-    """Validate a decoded JSON body and turn its inputs into numpy arrays."""
+def decode_request(body: Any, decode: Callable[[Any, str], Tensor] | None = None) -> InferenceRequest:
+    """Validate a decoded JSON body and turn its inputs into numpy arrays.
+
+    `decode(input, path)` decodes each input instead of :func:`decode_tensor`, for transports whose
+    tensor data does not travel in the JSON (binary tensors, gRPC messages).
+    """
+    decode = decode or decode_tensor
     if not isinstance(body, dict):
         raise InvalidInput("body", "expected a JSON object with an 'inputs' list")
     parameters = _object(body.get("parameters"), "parameters")
@@ -48,7 +54,7 @@ def decode_request(body: Any) -> InferenceRequest:
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput("id", "expected a string")
     return InferenceRequest(
-        inputs=_unique([decode_tensor(item, f"inputs[{i}]") for i, item in enumerate(inputs)]),
+        inputs=_unique([decode(item, f"inputs[{i}]") for i, item in enumerate(inputs)]),
         id=request_id,
         outputs=_requested_outputs(body.get("outputs")),
         parameters=parameters,
@@ -65,6 +71,19 @@ def _unique(tensors: list[Tensor]) -> list[Tensor]:
 
 
 def decode_tensor(obj: Any, path: str) -> Tensor:
+    tensor = tensor_header(obj, path)
+    if obj.get("data") is None:
+        raise InvalidInput(f"{path}.data", "is missing")
+    content_type = tensor.parameters.get("content_type")
+    if tensor.datatype == "BYTES":
+        tensor.data = codecs.decode_bytes(obj["data"], tensor.shape, content_type, f"{path}.data")
+    else:
+        tensor.data = _numeric(obj["data"], to_numpy(tensor.datatype, ""), tensor.shape, f"{path}.data")
+    return tensor
+
+
+def tensor_header(obj: Any, path: str) -> Tensor:
+    """A tensor's name, shape, datatype and parameters, checked; its `data` is left None."""
     if not isinstance(obj, dict):
         raise InvalidInput(path, "expected an object with name, shape, datatype and data")
     name = obj.get("name")
@@ -74,16 +93,10 @@ def decode_tensor(obj: Any, path: str) -> Tensor:
     datatype = obj.get("datatype")
     if not isinstance(datatype, str):
         raise InvalidInput(f"{path}.datatype", "expected a string such as FP32, INT64 or BYTES")
-    dtype = to_numpy(datatype, f"{path}.datatype")
+    to_numpy(datatype, f"{path}.datatype")
     parameters = _object(obj.get("parameters"), f"{path}.parameters")
-    if obj.get("data") is None:
-        raise InvalidInput(f"{path}.data", "is missing")
-    content_type = codecs.check_content_type(parameters.get("content_type"), datatype, path)
-    if datatype == "BYTES":
-        data: Any = codecs.decode_bytes(obj["data"], shape, content_type, f"{path}.data")
-    else:
-        data = _numeric(obj["data"], dtype, shape, f"{path}.data")
-    return Tensor(name, datatype, shape, data, parameters)
+    codecs.check_content_type(parameters.get("content_type"), datatype, path)
+    return Tensor(name, datatype, shape, None, parameters)
 
 
 def _numeric(data: Any, dtype: np.dtype, shape: list[int], path: str) -> np.ndarray:
@@ -226,3 +239,23 @@ def encode_response(
         response["parameters"] = parameters
     response["outputs"] = outputs
     return response
+
+
+def as_body(request: InferenceRequest) -> dict[str, Any]:
+    """A decoded request as its JSON body, for components that take the request as it came (`predict_raw`)."""
+    body: dict[str, Any] = {"inputs": [_tensor_body(tensor) for tensor in request.inputs]}
+    if request.id is not None:
+        body["id"] = request.id
+    if request.parameters:
+        body["parameters"] = request.parameters
+    if request.outputs is not None:
+        body["outputs"] = [{"name": name} for name in request.outputs]
+    return body
+
+
+def _tensor_body(tensor: Tensor) -> dict[str, Any]:
+    data = tensor.data.reshape(-1).tolist() if isinstance(tensor.data, np.ndarray) else list(tensor.data)
+    body: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape, "data": data}
+    if tensor.parameters:
+        body["parameters"] = tensor.parameters
+    return body

@@ -49,6 +49,16 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(status, orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
+def tensors_response(header: Any, parts: list[bytes]) -> Response:
+    """A V2 response: JSON alone, or with binary tensors the JSON header followed by their bytes."""
+    if not parts:
+        return json_response(header)
+    head = orjson.dumps(header, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    response = Response(200, b"".join([head, *parts]), b"application/octet-stream")
+    response.headers.append((b"inference-header-content-length", str(len(head)).encode()))
+    return response
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()

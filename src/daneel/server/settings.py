@@ -15,6 +15,11 @@ class ServerSettings(BaseSettings):
 
     host: str = Field("0.0.0.0", description="Address to listen on.")
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port; 0 picks a free one.")
+    grpc: bool = Field(True, description="Serve the Open Inference Protocol over gRPC too.")
+    grpc_port: int = Field(8081, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
+    grpc_max_message_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest gRPC message in or out; larger ones fail RESOURCE_EXHAUSTED."
+    )
     workers: int = Field(1, ge=1, description="Processes serving the same port.")
     max_body_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     keep_going: bool = Field(False, description="Keep serving the other models when one fails to load.")

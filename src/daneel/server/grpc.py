@@ -1,0 +1,193 @@
+"""The gRPC edge: `inference.GRPCInferenceService` and MLServer's `ModelRepositoryService`.
+
+Servicers only translate between messages and the data plane, like the REST edge. Errors are
+mapped to gRPC status codes once, by :data:`GRPC_STATUS`, in :func:`_answer`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc import aio
+
+from daneel.dataplane.dataplane import DataPlane
+from daneel.errors import DaneelError, ErrorCode, NotReady, Overloaded
+from daneel.protocol import v2grpc
+from daneel.protocol.context import request_context
+from daneel.protocol.proto import grpc_predict_v2_pb2 as pb
+from daneel.protocol.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from daneel.protocol.proto import model_repository_pb2 as repo_pb
+from daneel.protocol.proto import model_repository_pb2_grpc as repo_grpc
+
+log = logging.getLogger("daneel.grpc")
+
+T = TypeVar("T")
+
+#: The one table from daneel's error codes to gRPC status codes (the REST twin is http.HTTP_STATUS).
+GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
+    ErrorCode.INVALID_INPUT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.PAYLOAD_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.NOT_READY: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.NOT_IMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
+    ErrorCode.MODEL_ERROR: grpc.StatusCode.INTERNAL,
+    ErrorCode.TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorCode.OVERLOADED: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.LOAD_ERROR: grpc.StatusCode.INTERNAL,
+}
+
+
+async def _answer(context: aio.ServicerContext, method: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Run one call with the request's metadata as its headers (for the layers below, as over REST).
+
+    A failure ends the RPC with its status code and message; the server never dies of it. Headers
+    the layers below add go back as metadata: initial on success, trailing on failure.
+    """
+    with request_context(_headers(context)) as request:
+        try:
+            result = await call()
+        except Exception as exc:
+            code, message, extra = _failure(exc, method)
+            context.set_trailing_metadata((*_metadata(request.response_headers), *extra))
+            await context.abort(code, message)
+            raise AssertionError("context.abort returns only by raising") from exc
+    if request.response_headers:
+        await context.send_initial_metadata(_metadata(request.response_headers))
+    return result
+
+
+def _metadata(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple((name.lower(), value) for name, value in headers.items())
+
+
+def _headers(context: aio.ServicerContext) -> list[tuple[bytes, bytes]]:
+    """Invocation metadata as ASGI-style headers (names are lower-case in gRPC already)."""
+    return [
+        (key.encode("latin-1"), value if isinstance(value, bytes) else value.encode("latin-1"))
+        for key, value in context.invocation_metadata() or ()
+    ]
+
+
+def _failure(exc: Exception, method: str) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str], ...]]:
+    """The status code, details and extra trailing metadata for an error; call it while handling `exc`."""
+    if not isinstance(exc, DaneelError):
+        log.exception("unexpected error in %s", method)
+        return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}", ()
+    extra = (("retry-after", str(max(1, round(exc.retry_after)))),) if isinstance(exc, Overloaded) else ()
+    return GRPC_STATUS.get(exc.code, grpc.StatusCode.INTERNAL), exc.message, extra
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    """The Open Inference Protocol over one :class:`DataPlane`."""
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        self.dataplane = dataplane
+
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: aio.ServicerContext) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request: pb.ServerReadyRequest, context: aio.ServicerContext) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=_holds(self.dataplane.ready))
+
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: aio.ServicerContext) -> pb.ModelReadyResponse:
+        async def ready() -> pb.ModelReadyResponse:
+            return pb.ModelReadyResponse(
+                ready=_holds(lambda: self.dataplane.model_ready(request.name, request.version or None))
+            )
+
+        return await _answer(context, "ModelReady", ready)
+
+    async def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, context: aio.ServicerContext
+    ) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(**self.dataplane.server_metadata())
+
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: aio.ServicerContext
+    ) -> pb.ModelMetadataResponse:
+        async def metadata() -> pb.ModelMetadataResponse:
+            return v2grpc.metadata_response(self.dataplane.model_metadata(request.name, request.version or None))
+
+        return await _answer(context, "ModelMetadata", metadata)
+
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: aio.ServicerContext) -> pb.ModelInferResponse:
+        async def infer() -> pb.ModelInferResponse:
+            decoded = v2grpc.decode_request(request)
+            response = await self.dataplane.infer_decoded(request.model_name, request.model_version or None, decoded)
+            return v2grpc.encode_response(response, raw=bool(request.raw_input_contents))
+
+        return await _answer(context, "ModelInfer", infer)
+
+
+def _holds(check: Callable[[], None]) -> bool:
+    """Whether a readiness check passes; a model or server that is not ready is an answer, not an error."""
+    try:
+        check()
+    except NotReady:
+        return False
+    return True
+
+
+class RepositoryServicer(repo_grpc.ModelRepositoryServiceServicer):
+    """MLServer's repository calls: list, load and unload models."""
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        self.dataplane = dataplane
+
+    async def RepositoryIndex(
+        self, request: repo_pb.RepositoryIndexRequest, context: aio.ServicerContext
+    ) -> repo_pb.RepositoryIndexResponse:
+        async def index() -> repo_pb.RepositoryIndexResponse:
+            entries = self.dataplane.repository_index(request.ready)
+            return repo_pb.RepositoryIndexResponse(models=[_index_entry(entry) for entry in entries])
+
+        return await _answer(context, "RepositoryIndex", index)
+
+    async def RepositoryModelLoad(
+        self, request: repo_pb.RepositoryModelLoadRequest, context: aio.ServicerContext
+    ) -> repo_pb.RepositoryModelLoadResponse:
+        async def load() -> repo_pb.RepositoryModelLoadResponse:
+            await self.dataplane.load_model(request.model_name)
+            return repo_pb.RepositoryModelLoadResponse()
+
+        return await _answer(context, "RepositoryModelLoad", load)
+
+    async def RepositoryModelUnload(
+        self, request: repo_pb.RepositoryModelUnloadRequest, context: aio.ServicerContext
+    ) -> repo_pb.RepositoryModelUnloadResponse:
+        async def unload() -> repo_pb.RepositoryModelUnloadResponse:
+            await self.dataplane.unload_model(request.model_name)
+            return repo_pb.RepositoryModelUnloadResponse()
+
+        return await _answer(context, "RepositoryModelUnload", unload)
+
+
+def _index_entry(entry: dict[str, Any]) -> repo_pb.RepositoryIndexResponse.ModelIndex:
+    fields = ("name", "version", "state", "reason")
+    return repo_pb.RepositoryIndexResponse.ModelIndex(**{f: str(entry.get(f) or "") for f in fields})
+
+
+def address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def start(dataplane: DataPlane, host: str, port: int, max_message_bytes: int) -> aio.Server:
+    """Listen on host:port and serve; a port that cannot be bound stops the process with one line."""
+    server = aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+    )
+    # protoc writes these without annotations
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane), server)  # type: ignore[no-untyped-call]
+    repo_grpc.add_ModelRepositoryServiceServicer_to_server(RepositoryServicer(dataplane), server)  # type: ignore[no-untyped-call]
+    try:
+        server.add_insecure_port(address(host, port))
+    except RuntimeError:
+        raise SystemExit(f"daneel: cannot listen for gRPC on {address(host, port)}") from None
+    await server.start()
+    return server
