@@ -1,7 +1,9 @@
-"""From what the user names (a folder, `module:Class`) to a component.
+"""From what the user names (a folder, a model URI, `module:Class`) to components.
 
-:func:`resolve` reads a serve target into :class:`ComponentSpec`; :func:`build`
-turns a spec into a :class:`Component` without loading it yet.
+:func:`catalog` reads a serve target, fetching a URI first; its :meth:`Catalog.specs` gives a
+:class:`ComponentSpec` per model, and reads the target again each time it is called, so that
+model folders added to a folder of folders since are found. :func:`build` turns a spec into a
+:class:`Component` without loading it yet.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from daneel.errors import DaneelError, LoadError
-from daneel.runtime import folder, parameters, prepackaged
+from daneel.runtime import folder, parameters, prepackaged, storage
 from daneel.runtime.component import Component, Kind
 from daneel.runtime.python import PythonComponent
+
+_SKIPPED = ("__pycache__", "node_modules")
 
 
 @dataclass(slots=True)
@@ -26,24 +30,117 @@ class ComponentSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve(target: str, name: str | None = None, extra: dict[str, Any] | None = None) -> ComponentSpec:
-    """A spec for a folder or an import path `pkg.module:Class`; `extra` parameters win."""
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """The models a serve target holds: a local folder (fetched, for a URI) or an import path.
+
+    `name` is the caller's name for a single model; `default_name` the one a URI gives it.
+    """
+
+    root: Path | None
+    implementation: str = ""
+    name: str | None = None
+    default_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def specs(self) -> list[ComponentSpec]:
+        """A spec per model, read afresh: one for a model folder, one per model subfolder of a folder of folders."""
+        if self.root is None:
+            name = self.name or self.implementation.rsplit(":", 1)[1]
+            return [ComponentSpec(name, self.implementation, None, None, dict(self.extra))]
+        if is_model_folder(self.root):
+            return [_from_folder(self.root, self.name, self.default_name, self.extra)]
+        folders = model_subfolders(self.root)
+        if not folders:  # says what a model folder should hold
+            return [_from_folder(self.root, self.name, self.default_name, self.extra)]
+        if self.name is not None:
+            names = ", ".join(path.name for path in folders)
+            raise LoadError(f"{self.root} holds {len(folders)} model folders ({names}); a name is for one model only")
+        return _unique([_from_folder(path, None, None, self.extra) for path in folders])
+
+
+def catalog(
+    target: str,
+    name: str | None = None,
+    extra: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+    progress: storage.Progress | None = None,
+) -> Catalog:
+    """What `target` names: a folder, a model URI or local archive (fetched now), or `pkg.module:Class`."""
+    extra = dict(extra or {})
     path = Path(target)
+    if storage.is_uri(target) or (path.is_file() and storage.is_archive(path.name)):
+        root = storage.fetch(target, cache_dir, progress)
+        return Catalog(root, name=name, default_name=storage.model_name(target, root), extra=extra)
     if path.is_dir():
-        return _from_folder(path.resolve(), name, extra or {})
+        return Catalog(path.resolve(), name=name, extra=extra)
     if ":" in target and not path.exists():
-        return ComponentSpec(name or target.rsplit(":", 1)[1], target, None, None, dict(extra or {}))
+        return Catalog(None, target, name, extra=extra)
     raise LoadError(f"{target}: not a folder or an import path of the form pkg.module:Class")
 
 
-def _from_folder(path: Path, name: str | None, extra: dict[str, Any]) -> ComponentSpec:
+def resolve_all(
+    target: str,
+    name: str | None = None,
+    extra: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+    progress: storage.Progress | None = None,
+) -> list[ComponentSpec]:
+    """A spec per model that `target` holds; `extra` parameters win over each folder's own."""
+    return catalog(target, name, extra, cache_dir, progress).specs()
+
+
+def resolve(
+    target: str,
+    name: str | None = None,
+    extra: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+    progress: storage.Progress | None = None,
+) -> ComponentSpec:
+    """The spec of the one model `target` holds; a folder of several is a LoadError."""
+    specs = resolve_all(target, name, extra, cache_dir, progress)
+    if len(specs) != 1:
+        names = ", ".join(spec.name for spec in specs)
+        raise LoadError(f"{target}: holds {len(specs)} models ({names}) where one is expected")
+    return specs[0]
+
+
+def is_model_folder(path: Path) -> bool:
+    """Whether a folder holds a model of its own: configuration, a model file or Python files."""
+    return (
+        (path / folder.CONFIG_FILE).is_file()
+        or (path / folder.S2I_FILE).is_file()
+        or prepackaged.recognise(path) is not None
+        or any(path.glob("*.py"))
+    )
+
+
+def model_subfolders(path: Path) -> list[Path]:
+    """The subfolders of a folder of folders that hold models; hidden ones are passed over."""
+    subfolders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    return [p for p in subfolders if p.name not in _SKIPPED and is_model_folder(p)]
+
+
+def _from_folder(path: Path, name: str | None, default_name: str | None, extra: dict[str, Any]) -> ComponentSpec:
     config = folder.read_config(path)
     implementation = config.implementation or prepackaged.recognise(path) or folder.find_class(path)
     try:
         params = {**parameters.parse(config.parameters, f"{path / folder.CONFIG_FILE}: parameters"), **extra}
     except DaneelError as exc:
         raise LoadError(exc.message) from None
-    return ComponentSpec(name or config.name or path.name, implementation, path, config.type, params)
+    return ComponentSpec(name or config.name or default_name or path.name, implementation, path, config.type, params)
+
+
+def _unique(specs: list[ComponentSpec]) -> list[ComponentSpec]:
+    seen: dict[str, ComponentSpec] = {}
+    for spec in specs:
+        if spec.name in seen:
+            raise LoadError(
+                f"{seen[spec.name].path} and {spec.path} are both named {spec.name!r}; give one another name"
+                f" in its {folder.CONFIG_FILE}"
+            )
+        seen[spec.name] = spec
+    return specs
 
 
 def build(spec: ComponentSpec, policy: str = "auto", executor: Executor | None = None) -> Component:
