@@ -149,7 +149,11 @@ def test_metadata_for_both_protocols(serving: Serving, python_model: Python) -> 
     dataplane = serving(python_model(SCORER, "scorer"))
     assert dataplane.model_metadata("scorer", None)["parameters"] == {"team": "fraud"}
     assert dataplane.seldon_metadata()["custom"] == {"team": "fraud"}
-    assert dataplane.server_metadata() == {"name": "daneel", "version": __version__, "extensions": []}
+    assert dataplane.server_metadata() == {
+        "name": "daneel",
+        "version": __version__,
+        "extensions": ["binary_tensor_data", "model_repository"],
+    }
 
 
 def test_a_failed_model_makes_the_server_not_ready(serving: Serving, python_model: Python, iris_model: Any) -> None:

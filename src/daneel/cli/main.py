@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from daneel.cli.fetch import fetch
 from daneel.cli.predict import predict
 from daneel.cli.serve import serve
+from daneel.cli.validate import convert, schema, validate
 from daneel.version import __version__
 
 
@@ -17,6 +19,10 @@ def cli() -> None:
 
 cli.add_command(serve)
 cli.add_command(predict)
+cli.add_command(fetch)
+cli.add_command(validate)
+cli.add_command(convert)
+cli.add_command(schema)
 
 
 def main() -> None:

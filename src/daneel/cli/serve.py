@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
 from daneel.errors import DaneelError
-from daneel.runtime import loader, parameters
+from daneel.runtime import loader, parameters, storage
 from daneel.server import runner
 from daneel.server.logs import setup_logging
 from daneel.server.settings import ServerSettings
+from daneel.spec import load as load_deployment
+from daneel.traffic.build import build, deployment_spec
 
 
 @click.command()
 @click.argument("target")
 @click.option("--http-port", type=int, help="HTTP port (default 8080; 0 picks a free one).")
+@click.option("--grpc-port", type=int, help="gRPC port (default 8081; 0 picks a free one).")
+@click.option("--grpc/--no-grpc", default=None, help="Serve gRPC beside HTTP (default on).")
+@click.option("--grpc-max-message-bytes", type=int, help="Largest gRPC message in or out (default 64 MiB).")
 @click.option("--host", help="Address to listen on (default 0.0.0.0).")
 @click.option("--workers", type=int, help="Processes serving the port (default 1).")
 @click.option("--name", help="Serve the model under this name instead of the folder's.")
@@ -27,8 +33,14 @@ from daneel.server.settings import ServerSettings
 @click.option("--max-body-bytes", type=int, help="Reject larger request bodies with 413 (default 64 MiB).")
 @click.option("--executor", type=click.Choice(["auto", "inline", "thread"]), help="Where sync user code runs.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log verbosity.")
-def serve(target: str, name: str | None, params: str | None, **options: Any) -> None:
-    """Serve TARGET: a model folder or an import path pkg.module:Class.
+@click.option(
+    "--components",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Deployments: DIR/<node name> holds the code of a node that only names a container image.",
+)
+def serve(target: str, name: str | None, params: str | None, components: Path | None, **options: Any) -> None:
+    """Serve TARGET: a deployment file (.yaml), a model folder, a folder of model folders, a model URI
+    (file://, http(s)://, s3://, or a local .tar.gz/.zip) or an import path pkg.module:Class.
 
     Parameters also come from Seldon's PREDICTIVE_UNIT_PARAMETERS variable;
     --parameters wins over it.
@@ -43,15 +55,31 @@ def serve(target: str, name: str | None, params: str | None, **options: Any) -> 
             **parameters.parse(os.environ.get("PREDICTIVE_UNIT_PARAMETERS"), "PREDICTIVE_UNIT_PARAMETERS"),
             **parameters.parse(params, "--parameters"),
         }
-        spec = loader.resolve(target, name, extra)
-        loader.build(spec, settings.executor)  # checks parameters before anything listens
+        if _is_deployment(target):
+            specs = [_deployment(Path(target), name, extra, components)]
+            scan = specs.copy
+        else:
+            found = loader.catalog(target, name, extra, progress=storage.terminal_progress(sys.stderr))
+            specs, scan = found.specs(), found.specs
+        for spec in specs:
+            build(spec, settings.executor, state=":memory:")  # checks everything it can before anything listens
     except DaneelError as exc:
         raise click.ClickException(exc.message) from None
     try:
-        code = runner.serve([spec], settings)
+        code = runner.serve(specs, settings, scan)
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def _is_deployment(target: str) -> bool:
+    return Path(target).suffix.lower() in (".yaml", ".yml") and Path(target).is_file()
+
+
+def _deployment(path: Path, name: str | None, extra: dict[str, Any], components: Path | None) -> loader.ComponentSpec:
+    if name is not None or extra:
+        raise DaneelError("--name and --parameters are for a model; a deployment file names and configures its nodes")
+    return deployment_spec(path, load_deployment(path, components), components)
 
 
 def _as_options(exc: ValidationError) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from daneel.dataplane.repository import Repository
 from daneel.errors import DaneelError, ModelError, NotFound, NotReady, describe
-from daneel.protocol import v1, v2
+from daneel.protocol import binary, v1, v2
 from daneel.protocol.payload import Payload
 from daneel.runtime.component import Component
 from daneel.version import __version__
@@ -46,7 +46,17 @@ class DataPlane:
         method = component.main_method()
         if method in component.raw_methods:
             return await _guard(component, component.call_raw(method, body))
-        request = v2.decode_request(body)
+        return await self._infer(component, method, version, v2.decode_request(body))
+
+    async def infer_decoded(self, model: str, version: str | None, request: v2.InferenceRequest) -> Any:
+        """`infer` for a request its transport decoded (gRPC messages, binary tensors)."""
+        component = self._versioned(model, version)
+        method = component.main_method()
+        if method in component.raw_methods:
+            return await _guard(component, component.call_raw(method, v2.as_body(request)))
+        return await self._infer(component, method, version, request)
+
+    async def _infer(self, component: Component, method: str, version: str | None, request: v2.InferenceRequest) -> Any:
         result = await _guard(component, getattr(component, method)(v2.to_payload(request)))
         with _encoding(component):
             outputs = v2.encode_outputs(result, request.outputs)
@@ -72,12 +82,25 @@ class DataPlane:
 
     @staticmethod
     def server_metadata() -> dict[str, Any]:
-        return {"name": "daneel", "version": __version__, "extensions": []}
+        return {"name": "daneel", "version": __version__, "extensions": [binary.EXTENSION, "model_repository"]}
 
     def ready(self) -> None:
         reasons = self.repository.not_ready()
         if reasons:
             raise NotReady("not ready: " + "; ".join(reasons))
+
+    # The repository extension: which models are served, loading and unloading them at runtime
+
+    def repository_index(self, ready_only: bool) -> list[dict[str, Any]]:
+        """Every model with its state ("READY", "LOADING", "UNAVAILABLE") and the reason for it."""
+        return self.repository.index(ready_only)
+
+    async def load_model(self, name: str) -> None:
+        """Load or reload a model; the serving copy is replaced only once the new one has loaded."""
+        await self.repository.load(name)
+
+    async def unload_model(self, name: str) -> None:
+        await self.repository.unload(name)
 
     # Seldon protocol
 
@@ -107,7 +130,7 @@ class DataPlane:
         meta = {**request_meta, **result.meta}
         meta["puid"] = request_meta.get("puid") or secrets.token_hex(13)
         meta.setdefault("tags", {})
-        meta["requestPath"] = {component.name: component.implementation}
+        meta["requestPath"] = result.meta.get("requestPath") or {component.name: component.implementation}
         result.meta = meta
         with _encoding(component):
             return v1.encode_message(result, form)
@@ -145,4 +168,5 @@ def _encoding(component: Component) -> Iterator[None]:
 
 
 def _v2_parameters(meta: dict[str, Any]) -> dict[str, Any]:
-    return {"tags": meta["tags"]} if meta.get("tags") else {}
+    """What a graph or deployment tells about the call: tags, the predictor, routers' choices."""
+    return {key: meta[key] for key in ("tags", "predictor", "routing") if meta.get(key)}

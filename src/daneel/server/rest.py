@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from daneel.dataplane.dataplane import DataPlane
-from daneel.errors import DaneelError, NotFound
+from daneel.errors import DaneelError, InvalidInput, NotFound
+from daneel.protocol import binary
 from daneel.protocol.context import request_context
 from daneel.server import http
 from daneel.server.http import Response, Scope, json_response
@@ -33,6 +34,8 @@ _SELDON_POST = {
     "/aggregate": "aggregate",
     "/send-feedback": "send-feedback",
 }
+_REPOSITORY_MODELS = "/v2/repository/models/"
+_TEXT = b"text/plain; charset=utf-8"
 _MODEL_SIDE = ("/predict", "/transform-input", "/transform-output", "/route", "/aggregate", "/send-feedback")
 
 
@@ -46,6 +49,7 @@ class RestApp:
             "/v2": {"GET": self._server_metadata},
             "/v2/health/live": {"GET": self._live},
             "/v2/health/ready": {"GET": self._ready},
+            "/v2/repository/index": {"POST": self._repository_index},
             "/health/ping": {"GET": self._ping},
             "/health/status": {"GET": self._health_status},
             "/api/v1.0/metadata": {"GET": self._seldon_metadata},
@@ -77,6 +81,8 @@ class RestApp:
         model = version = None
         if methods is None and path.startswith("/v2/models/"):
             methods, model, version = self._model_route(path)
+        if methods is None and path.startswith(_REPOSITORY_MODELS):
+            methods, model = self._repository_route(path)
         if methods is None:
             raise NotFound(f"no such path: {path}")
         handler = methods.get(scope["method"])
@@ -118,8 +124,41 @@ class RestApp:
         return json_response({"name": model, "ready": True})
 
     async def _infer(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
-        body = http.parse_json(await http.read_body(scope, receive, self.max_body_bytes))
-        return json_response(await self.dataplane.infer(str(model), version, body))
+        """JSON, or with Triton's binary tensor extension a JSON header followed by tensor bytes."""
+        body = await http.read_body(scope, receive, self.max_body_bytes)
+        head, blob = binary.split(body, http.header(scope, b"inference-header-content-length"))
+        request = http.parse_json(head)
+        wanted = binary.binary_outputs(request)
+        if not blob:
+            response = await self.dataplane.infer(str(model), version, request)
+        else:
+            response = await self.dataplane.infer_decoded(str(model), version, binary.decode_request(request, blob))
+        return http.tensors_response(*binary.encode_response(response, wanted))
+
+    # The repository extension
+
+    def _repository_route(self, path: str) -> tuple[dict[str, Handler] | None, str | None]:
+        model, _, action = path[len(_REPOSITORY_MODELS) :].partition("/")
+        handler = {"load": self._load_model, "unload": self._unload_model}.get(action)
+        return ({"POST": handler} if model and handler else None), model
+
+    async def _repository_index(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
+        body = await http.read_body(scope, receive, self.max_body_bytes)
+        request = http.parse_json(body) if body.strip() else {}
+        if not isinstance(request, dict):
+            raise InvalidInput("body", 'expected a JSON object such as {"ready": true}')
+        ready = request.get("ready", False)
+        if not isinstance(ready, bool):
+            raise InvalidInput("ready", f"expected true or false, got {ready!r}")
+        return json_response(self.dataplane.repository_index(ready))
+
+    async def _load_model(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
+        await self.dataplane.load_model(str(model))
+        return Response(200, b"", _TEXT)
+
+    async def _unload_model(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
+        await self.dataplane.unload_model(str(model))
+        return Response(200, b"", _TEXT)
 
     # Seldon protocol
 

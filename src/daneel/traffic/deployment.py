@@ -13,12 +13,14 @@ import asyncio
 import copy
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from daneel.errors import describe
+from daneel.graph.state import Store
 from daneel.protocol import context
 from daneel.protocol.payload import Payload
 from daneel.protocol.v1 import Feedback
@@ -46,11 +48,12 @@ class Deployment(Component):
     def __init__(
         self,
         name: str,
-        predictors: list[tuple[Component, int]],
+        predictors: Sequence[tuple[Component, int]],
         shadow: Component | None = None,
         sticky: Sticky | None = None,
         rng: random.Random | None = None,
         max_shadow_in_flight: int = 64,
+        state: Store | None = None,
     ) -> None:
         self.name = name
         self.predictors = [component for component, _ in predictors]
@@ -61,6 +64,7 @@ class Deployment(Component):
         self._max_shadow = max_shadow_in_flight
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self.shadow_stats = ShadowStats()
+        self._state = state
 
     def arms(self) -> list[Component]:
         return self.predictors + ([self.shadow] if self.shadow else [])
@@ -73,6 +77,8 @@ class Deployment(Component):
             task.cancel()
         await asyncio.gather(*self._shadow_tasks, return_exceptions=True)
         await asyncio.gather(*(arm.close() for arm in self.arms()))
+        if self._state is not None:
+            await self._state.close()
 
     def choose(self, payload: Payload) -> Component:
         key = sticky_key(self.sticky, context.current(), payload.meta)
