@@ -29,7 +29,17 @@ class Server:
 SERVERS = {
     server.name: server
     for server in (
+        # First: an MLflow folder also holds its flavour's own file (model.pkl, model.onnx, ...).
+        Server("MLFLOW_SERVER", ("MLmodel",), "daneel.runtime.mlflow:MLflowComponent", "mlflow"),
         Server("SKLEARN_SERVER", ("model.joblib", "model.pkl"), "daneel.runtime.sklearn:SKLearnComponent", "sklearn"),
+        Server(
+            "XGBOOST_SERVER",
+            ("model.json", "model.ubj", "model.bst"),
+            "daneel.runtime.xgboost:XGBoostComponent",
+            "xgboost",
+        ),
+        Server("LIGHTGBM_SERVER", ("model.txt",), "daneel.runtime.lightgbm:LightGBMComponent", "lightgbm"),
+        Server("ONNX_SERVER", ("model.onnx",), "daneel.runtime.onnx:ONNXComponent", "onnx"),
     )
 }
 

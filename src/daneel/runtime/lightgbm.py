@@ -1,0 +1,81 @@
+"""LIGHTGBM_SERVER: a LightGBM Booster saved as `model.txt`.
+
+Predictions are the Booster's own: values for regression, the probability of
+the positive class for binary objectives, one probability per class for
+multiclass ones. A model trained on named columns takes a DataFrame by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+from daneel.errors import InvalidInput, LoadError
+from daneel.protocol import codecs
+from daneel.protocol.payload import Payload
+from daneel.runtime import tensors
+from daneel.runtime.component import Metadata, TensorSpec
+from daneel.runtime.invoke import Invoker
+from daneel.runtime.names import column_names
+from daneel.runtime.prepackaged import SavedModel, needs
+
+
+class LightGBMComponent(SavedModel):
+    implementation = "LIGHTGBM_SERVER"
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        parameters: dict[str, Any] | None = None,
+        policy: str = "auto",
+        executor: Executor | None = None,
+    ) -> None:
+        super().__init__(name, path, parameters, policy, executor)
+        self.booster: Any = None
+        self.feature_names: list[str] = []
+        self._errors: tuple[type[Exception], ...] = (ValueError,)
+        self._call: Invoker | None = None
+
+    async def load(self) -> None:
+        lightgbm = needs("lightgbm", "lightgbm")
+        self.booster = await asyncio.to_thread(_read, lightgbm, self.model_file())
+        names = self.booster.feature_name()
+        # LightGBM names the columns of unnamed training data Column_0, Column_1, ...
+        if names != [f"Column_{i}" for i in range(len(names))]:
+            self.feature_names = names
+        self._errors = (ValueError, lightgbm.basic.LightGBMError)
+        self._call = Invoker(self.booster.predict, self._policy, executor=self._executor)
+
+    async def predict(self, payload: Payload) -> Payload:
+        assert self._call is not None, "predict called before load"
+        X = self._check(payload.data)
+        try:
+            result = await self._call(X)
+        except self._errors as exc:
+            raise InvalidInput("input", str(exc).strip()) from exc
+        return Payload(result, column_names(result, None), {}, output_name="predict")
+
+    def _check(self, X: Any) -> Any:
+        if codecs.is_dataframe(X):
+            if self.feature_names:
+                return tensors.columns(X, self.feature_names)
+            X = X.to_numpy()
+        return tensors.rows(X, self.booster.num_feature())
+
+    def metadata(self) -> Metadata:
+        features, per_row = -1, 1
+        if self.booster is not None:
+            features, per_row = self.booster.num_feature(), self.booster.num_model_per_iteration()
+        inputs = [TensorSpec("input-0", "FP64", [-1, features])]
+        output = TensorSpec("predict", "FP64", [-1, per_row] if per_row > 1 else [-1])
+        return Metadata(self.name, "lightgbm", [], inputs, [output])
+
+
+def _read(lightgbm: Any, path: Path) -> Any:
+    try:
+        return lightgbm.Booster(model_file=str(path))
+    except lightgbm.basic.LightGBMError as exc:
+        raise LoadError(f"{path}: cannot be read as a LightGBM model ({exc})") from exc
