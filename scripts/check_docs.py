@@ -422,6 +422,8 @@ def check_doc(path: Path, env: dict[str, str], fill: bool) -> int:
 def environment() -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if name not in MAKE_VARIABLES}
     env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", os.defpath)])
+    # Pages start several servers at once; each takes a free gRPC port unless the page names one.
+    env.setdefault("DANEEL_GRPC_PORT", "0")
     return env
 
 

@@ -71,19 +71,12 @@ def test_the_examples_cover_each_kind_of_deployment() -> None:
     }
     abtest = load(ROOT / "examples" / "deployments" / "abtest.yaml")
     assert abtest.traffic() == {"main": 75, "candidate": 25}
-    assert abtest.model_location(abtest.spec.predictors[0].graph) == str(ROOT / "examples" / "deployments" / "../iris")
+    assert abtest.base_dir == (ROOT / "examples" / "deployments").resolve()
 
 
-def test_a_relative_model_uri_is_taken_from_the_files_folder(write: Write) -> None:
+def test_the_deployment_knows_the_folder_relative_model_uris_start_from(write: Write) -> None:
     path = write(VALID, "sub/deploy.yaml")
-    deployment = load(path)
-    assert deployment.model_location(deployment.spec.predictors[0].graph) == str(path.parent / "models/iris")
-
-
-@pytest.mark.parametrize("uri", ["s3://bucket/iris", "models:/iris/3", "https://example.com/m.joblib", "/abs/iris"])
-def test_other_model_uris_are_kept(write: Write, uri: str) -> None:
-    deployment = load(write(VALID.replace("models/iris", uri)))
-    assert deployment.model_location(deployment.spec.predictors[0].graph) == uri
+    assert load(path).base_dir == path.parent.resolve()
 
 
 def test_a_missing_file_is_a_load_error(tmp_path: Path) -> None:
@@ -424,4 +417,3 @@ def test_python_code_builds_deployments_by_attribute_name() -> None:
         }
     )
     assert deployment.spec.predictors[0].graph.model_uri == "/m"
-    assert deployment.model_location(deployment.spec.predictors[0].graph) == "/m"

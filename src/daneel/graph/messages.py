@@ -7,37 +7,22 @@ payload again.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import numpy as np
 import orjson
 
 from daneel.errors import InvalidInput, ModelError
-from daneel.protocol import v1
+from daneel.protocol import jsonwire, v1
 from daneel.protocol.payload import Payload
 
 #: Meta keys a node's reply may not overwrite: the executor owns the request's identity and path.
 _OWNED = ("puid", "routing", "requestPath")
 
 
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(value).decode("ascii")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def plain(value: Any) -> Any:
     """`value` as decoded JSON (lists, not arrays), which is what a `*_raw` method is given."""
-    return orjson.loads(dumps(value))
+    return orjson.loads(jsonwire.dumps(value))
 
 
 def message(payload: Payload) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from daneel.errors import (
     NotReady,
 )
 from daneel.graph import messages
-from daneel.protocol import codecs, v2
+from daneel.protocol import codecs, jsonwire, v2
 from daneel.protocol.payload import Payload
 from daneel.protocol.v1 import Feedback
 from daneel.runtime.component import Component, Kind
@@ -130,7 +130,7 @@ class RemoteComponent(Component):
         return messages.reply(await self._post(path, messages.message(payload)), payload, self._where(path))
 
     async def _post(self, path: str, body: Any) -> Any:
-        content = messages.dumps(body)
+        content = jsonwire.dumps(body)
         for attempt in range(CONNECT_RETRIES + 1):
             try:
                 response = await self._open().post(path, content=content, headers=_JSON)

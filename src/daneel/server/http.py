@@ -6,18 +6,16 @@ set known at start, and the hot path should cost a dict lookup, not a framework.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs
 
-import numpy as np
 import orjson
 
 from daneel.errors import DaneelError, ErrorCode, InvalidInput, Overloaded, PayloadTooLarge
-from daneel.protocol import v1
+from daneel.protocol import jsonwire, v1
 
 Scope = dict[str, Any]
 
@@ -46,29 +44,17 @@ class Response:
 
 
 def json_response(value: Any, status: int = 200) -> Response:
-    return Response(status, orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY))
+    return Response(status, jsonwire.dumps(value))
 
 
 def tensors_response(header: Any, parts: list[bytes]) -> Response:
     """A V2 response: JSON alone, or with binary tensors the JSON header followed by their bytes."""
     if not parts:
         return json_response(header)
-    head = orjson.dumps(header, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    head = jsonwire.dumps(header)
     response = Response(200, b"".join([head, *parts]), b"application/octet-stream")
     response.headers.append((b"inference-header-content-length", str(len(head)).encode()))
     return response
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def error_response(exc: DaneelError, seldon: bool) -> Response:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic.alias_generators import to_camel
@@ -318,10 +317,3 @@ class Deployment(Schema):
 
     def shadow(self) -> Predictor | None:
         return next((p for p in self.spec.predictors if p.shadow), None)
-
-    def model_location(self, node: Node) -> str | None:
-        """The node's modelUri, a relative path taken from the deployment file's folder."""
-        uri = node.model_uri
-        if uri is None or self._base_dir is None or len(urlsplit(uri).scheme) > 1 or Path(uri).is_absolute():
-            return uri
-        return str(self._base_dir / uri)
