@@ -322,12 +322,20 @@ class Scaler:
 """
 
 
-def test_a_seldon_deployment_from_seldons_docs_serves_unchanged(serve: Any, iris: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["option", "annotation"])
+def test_a_seldon_deployment_from_seldons_docs_serves_unchanged(
+    serve: Any, iris: Any, tmp_path: Path, where: str
+) -> None:
     components = tmp_path / "components"
     (components / "scaler").mkdir(parents=True)
     (components / "scaler" / "Scaler.py").write_text(SCALER)
-    path = write(tmp_path, SELDON_FILE.format(uri=iris.path.as_uri()), "seldon.yaml")
-    server = serve(path, "--components", str(components))
+    text = SELDON_FILE.format(uri=iris.path.as_uri())
+    if where == "annotation":
+        text = text.replace(
+            "  namespace: seldon\n", "  namespace: seldon\n  annotations: {daneel.dev/components: components}\n"
+        )
+    path = write(tmp_path, text, "seldon.yaml")
+    server = serve(path, "--components", str(components)) if where == "option" else serve(path)
     body = predict(server, iris.X.tolist()).json()
     assert body["data"]["ndarray"] == iris.model.predict(iris.X).tolist()
     # As in Seldon, a node that names an image is reported by its image.

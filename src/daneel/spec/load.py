@@ -25,8 +25,15 @@ ACCEPTED = {API_VERSION: KIND, **dict.fromkeys(SELDON_API_VERSIONS, SELDON_KIND)
 Document = tuple[Any, yaml.Node]
 
 
+#: An annotation naming the components folder, relative to the file, where no `--components DIR` is given.
+COMPONENTS_ANNOTATION = "daneel.dev/components"
+
+
 def load(path: str | Path, components: Path | None = None) -> Deployment:
-    """The deployment in the YAML file at `path`; `components` is `--components DIR`, if given."""
+    """The deployment in the YAML file at `path`; `components` is `--components DIR`, if given.
+
+    Without it, the file's `daneel.dev/components` annotation (a folder relative to the file) serves.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -34,9 +41,20 @@ def load(path: str | Path, components: Path | None = None) -> Deployment:
         raise LoadError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise LoadError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    components = components or _annotated_components(text, path.resolve().parent)
     deployment = parse(text, str(path), components)
     deployment.base_dir = path.resolve().parent
+    deployment.components_dir = components
     return deployment
+
+
+def _annotated_components(text: str, base: Path) -> Path | None:
+    try:
+        data = yaml.safe_load(text)
+        folder = data["metadata"]["annotations"][COMPONENTS_ANNOTATION]
+    except (yaml.YAMLError, TypeError, KeyError):
+        return None  # the full parse says what is wrong, if anything
+    return base / str(folder)
 
 
 def parse(text: str, source: str = "<deployment>", components: Path | None = None) -> Deployment:

@@ -285,6 +285,7 @@ class Deployment(Schema):
     """A whole deployment file."""
 
     _base_dir: Path | None = PrivateAttr(None)
+    _components_dir: Path | None = PrivateAttr(None)
 
     api_version: str = Field(description=f"{API_VERSION}, or Seldon's machinelearning.seldon.io/v1.")
     kind: str = Field(description=f"{KIND} (or {SELDON_KIND}).")
@@ -307,6 +308,15 @@ class Deployment(Schema):
     @base_dir.setter
     def base_dir(self, folder: Path | None) -> None:
         self._base_dir = folder
+
+    @property
+    def components_dir(self) -> Path | None:
+        """Where nodes that only name an image have their code: `--components DIR`, or the annotation."""
+        return self._components_dir
+
+    @components_dir.setter
+    def components_dir(self, folder: Path | None) -> None:
+        self._components_dir = folder
 
     def traffic(self) -> dict[str, int]:
         """Percent of requests per non-shadow predictor; a lone predictor without traffic takes 100."""

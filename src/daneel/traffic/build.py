@@ -46,7 +46,7 @@ def build(
     deployment = load(spec.path, Path(components) if components else None)
     context = BuildContext(
         base_dir=deployment.base_dir or spec.path.parent,
-        components_dir=Path(components) if components else None,
+        components_dir=deployment.components_dir,
         fetch=storage.fetch,
         policy=policy,
         executor=executor,
