@@ -1,9 +1,7 @@
 import json
 import shutil
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +21,7 @@ from daneel.protocol.v1 import Feedback
 from daneel.runtime.component import Kind
 from daneel.spec.model import Predictor
 
-from .helpers import Add, free_port, node, request, run
+from .helpers import Add, free_port, node, request, run, wait_for_port
 
 REMOTE = """
 import json
@@ -329,24 +327,11 @@ def node_model() -> Iterator[int]:
     script = Path(__file__).with_name("node_model.js")
     proc = subprocess.Popen([binary, str(script), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait_for_port(port, proc)
+        wait_for_port(port, proc, "node_model.js")
         yield port
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"node exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail("node_model.js did not listen within 30 s")
 
 
 def test_a_nodejs_model_joins_a_graph(node_model: int) -> None:

@@ -8,7 +8,6 @@ multiclass ones. A model trained on named columns takes a DataFrame by name.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +24,10 @@ from daneel.runtime.prepackaged import SavedModel, needs
 class LightGBMComponent(SavedModel):
     implementation = "LIGHTGBM_SERVER"
 
-    def __init__(
-        self,
-        name: str,
-        path: Path,
-        parameters: dict[str, Any] | None = None,
-        policy: str = "auto",
-        executor: Executor | None = None,
-    ) -> None:
-        super().__init__(name, path, parameters, policy, executor)
+    def configure(self) -> None:
         self.booster: Any = None
         self.feature_names: list[str] = []
         self._errors: tuple[type[Exception], ...] = (ValueError,)
-        self._call: Invoker | None = None
 
     async def load(self) -> None:
         lightgbm = needs("lightgbm", "lightgbm")

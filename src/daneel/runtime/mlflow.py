@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +38,13 @@ class MLflowComponent(SavedModel):
     implementation = "MLFLOW_SERVER"
     PARAMETERS = ("strict_requirements",)
 
-    def __init__(
-        self,
-        name: str,
-        path: Path,
-        parameters: dict[str, Any] | None = None,
-        policy: str = "auto",
-        executor: Executor | None = None,
-    ) -> None:
-        super().__init__(name, path, parameters, policy, executor)
+    def configure(self) -> None:
         self.strict = _flag(self.parameters.get("strict_requirements", False))
         self.model: Any = None
         self.schema: Any = None
         self.output_schema: Any = None
         self.output_name = "output-0"
         self._errors: tuple[type[Exception], ...] = ()
-        self._call: Invoker | None = None
 
     async def load(self) -> None:
         flavour = await asyncio.to_thread(_pyfunc_flavour, self.model_file())

@@ -11,9 +11,7 @@ ZipMap) come back as one row of values per map.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Executor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,22 +61,13 @@ class ONNXComponent(SavedModel):
     implementation = "ONNX_SERVER"
     PARAMETERS = ("intra_op_threads", "inter_op_threads", "outputs", "providers")
 
-    def __init__(
-        self,
-        name: str,
-        path: Path,
-        parameters: dict[str, Any] | None = None,
-        policy: str = "auto",
-        executor: Executor | None = None,
-    ) -> None:
-        super().__init__(name, path, parameters, policy, executor)
+    def configure(self) -> None:
         self.threads = {key: _count(key, self.parameters[key]) for key in _THREADS if key in self.parameters}
         self.requested = _names("outputs", self.parameters.get("outputs"))
         self.providers = _names("providers", self.parameters.get("providers")) or ["CPUExecutionProvider"]
         self.session: Any = None
         self.inputs: list[Node] = []
         self.outputs: list[Node] = []
-        self._call: Invoker | None = None
 
     async def load(self) -> None:
         ort = needs("onnxruntime", "onnx")

@@ -16,6 +16,7 @@ from typing import Any
 
 from daneel.errors import LoadError
 from daneel.runtime.component import Component
+from daneel.runtime.invoke import Invoker
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,18 @@ class SavedModel(Component):
         self.parameters = parameters
         self._policy = policy
         self._executor = executor
+        self._call: Invoker | None = None
+        self.configure()
+
+    def configure(self) -> None:
+        """Read `self.parameters` into attributes; a bad value is a LoadError naming the parameter."""
+
+    def choice(self, key: str, allowed: tuple[str, ...], default: str | None) -> str | None:
+        """Parameter `key`, which must be one of `allowed` when given."""
+        value = self.parameters.get(key, default)
+        if value is not None and value not in allowed:
+            raise LoadError(f"parameter {key}: {value!r} is not one of {', '.join(allowed)}")
+        return value if value is None else str(value)
 
     def model_file(self) -> Path:
         """The first of this server's model files present in the folder."""

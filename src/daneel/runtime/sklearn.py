@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +29,9 @@ class SKLearnComponent(SavedModel):
     implementation = "SKLEARN_SERVER"
     PARAMETERS = ("method",)
 
-    def __init__(
-        self,
-        name: str,
-        path: Path,
-        parameters: dict[str, Any] | None = None,
-        policy: str = "auto",
-        executor: Executor | None = None,
-    ) -> None:
-        super().__init__(name, path, parameters, policy, executor)
-        method = self.parameters.get("method")
-        if method is not None and method not in METHODS:
-            raise LoadError(f"parameter method: {method!r} is not one of {', '.join(METHODS)}")
-        self.method: str | None = method
+    def configure(self) -> None:
+        self.method: str | None = self.choice("method", METHODS, None)
         self.estimator: Any = None
-        self._call: Invoker | None = None
 
     async def load(self) -> None:
         self.estimator = await asyncio.to_thread(_read, self.model_file())

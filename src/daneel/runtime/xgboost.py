@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +33,11 @@ class XGBoostComponent(SavedModel):
     implementation = "XGBOOST_SERVER"
     PARAMETERS = ("method",)
 
-    def __init__(
-        self,
-        name: str,
-        path: Path,
-        parameters: dict[str, Any] | None = None,
-        policy: str = "auto",
-        executor: Executor | None = None,
-    ) -> None:
-        super().__init__(name, path, parameters, policy, executor)
-        method = self.parameters.get("method", "predict")
-        if method not in METHODS:
-            raise LoadError(f"parameter method: {method!r} is not one of {', '.join(METHODS)}")
-        self.method: str = method
+    def configure(self) -> None:
+        self.method: str = self.choice("method", METHODS, "predict") or "predict"
         self.booster: Any = None
         self.objective = ""
         self._params: dict[str, str] = {}
-        self._call: Invoker | None = None
 
     async def load(self) -> None:
         self.booster = await asyncio.to_thread(_read, self.model_file())
