@@ -34,8 +34,10 @@ lint: $(BIN)/daneel
 docs-check: $(BIN)/daneel examples/iris/model.joblib
 	$(BIN)/python scripts/check_docs.py README.md $(shell find docs -name '*.md' | sort)
 
+# daneel against MLServer and a raw ASGI baseline under wrk (docs/performance.md); installs wrk and MLServer itself.
+# QUICK=1 for a run of under 3 minutes; BENCH_ARGS="--servers daneel,raw-asgi ..." passes options to bench/run.py.
 bench: $(BIN)/daneel
-	@echo "bench: the benchmark suite against MLServer and a raw ASGI baseline is not written yet (see the performance issue)."
+	$(BIN)/python bench/run.py $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/iris/model.joblib

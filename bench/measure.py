@@ -1,0 +1,123 @@
+"""How a server is measured: started alone and timed, checked, warmed up, its memory read, then loaded.
+
+run_all keeps every server up while wrk loads them in turn at each concurrency, so that a change in
+the machine's background load falls on all of them alike rather than on whichever ran last.
+A server that fails is stopped and its row says why; the run goes on with the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import lineup
+import prepare
+from load import PAYLOAD, Load, run_wrk
+from report import Row
+from servers import Fleet, Running, Spec, check_answer, cpu_seconds, memory_kib, wait_ready
+
+T = TypeVar("T")
+WARMUP_CONNECTIONS = 16
+FAILURES = (RuntimeError, OSError, ValueError)
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What every measurement needs: the servers' fleet and tools, wrk and its script, and the durations."""
+
+    fleet: Fleet
+    tools: lineup.Tools
+    wrk: str
+    script: Path
+    warmup: float
+    duration: float
+    levels: tuple[int, ...]
+    cold_starts: int
+
+
+def run_all(bench: Bench, specs: list[Spec]) -> list[Row]:
+    rows = [Row(spec.name, spec.label, spec.kind) for spec in specs]
+    up: list[tuple[Row, Running]] = []
+    for row, spec in zip(rows, specs, strict=True):
+        server = guarded(bench.fleet, row, partial(bring_up, bench, spec, row))
+        if server is not None:
+            up.append((row, server))
+    for level in bench.levels:
+        for row, server in up:
+            if not row.error:
+                guarded(bench.fleet, row, partial(measure, bench, row, server, level))
+    for row, server in up:
+        bench.fleet.stop(server)
+        for _ in range(bench.cold_starts - 1 if not row.error else 0):
+            seconds = guarded(bench.fleet, row, partial(cold_start, bench, server.spec))
+            if seconds is None:
+                break
+            row.cold_starts.append(seconds)
+    return rows
+
+
+def bring_up(bench: Bench, spec: Spec, row: Row) -> Running:
+    prepare.say(f"starting {spec.label}")
+    server = bench.fleet.start(spec)
+    row.cold_starts.append(wait_ready(server))
+    check_answer(server, PAYLOAD)
+    run_wrk(bench.wrk, bench.script, server.url, WARMUP_CONNECTIONS, bench.warmup)
+    row.rss_kib, row.pss_kib = memory_kib(server.process.pid)
+    return server
+
+
+def measure(bench: Bench, row: Row, server: Running, level: int) -> None:
+    load = row.loads[level] = loaded(bench, server, level)
+    say_load(row.label, level, load)
+
+
+def loaded(bench: Bench, server: Running, level: int) -> Load:
+    """One wrk run, with the CPU time the server's processes spent per request meanwhile."""
+    before = cpu_seconds(server.process.pid)
+    load = run_wrk(bench.wrk, bench.script, server.url, level, bench.duration)
+    spent = cpu_seconds(server.process.pid) - before
+    return replace(load, cpu_us=spent / max(load.requests, 1) * 1e6)
+
+
+def cold_start(bench: Bench, spec: Spec) -> float:
+    server = bench.fleet.start(spec)
+    try:
+        return wait_ready(server)
+    finally:
+        bench.fleet.stop(server)
+
+
+def load_one(bench: Bench, spec: Spec, level: int) -> Load:
+    """Starts spec, checks and warms it, loads it at one concurrency, and stops it."""
+    prepare.say(f"starting {spec.label}")
+    server = bench.fleet.start(spec)
+    try:
+        wait_ready(server)
+        check_answer(server, PAYLOAD)
+        run_wrk(bench.wrk, bench.script, server.url, level, bench.warmup)
+        load = loaded(bench, server, level)
+    finally:
+        bench.fleet.stop(server)
+    say_load(spec.label, level, load)
+    return load
+
+
+def guarded(fleet: Fleet, row: Row, step: Callable[[], T]) -> T | None:
+    """Runs one step for a server; a failure is written on its row and stops the server, not the run."""
+    try:
+        return step()
+    except FAILURES as exc:
+        row.error = row.error or str(exc).splitlines()[0]
+        prepare.say(f"{row.label}: {exc}")
+        for server in [s for s in fleet.running if s.spec.name == row.name]:
+            fleet.stop(server)
+        return None
+
+
+def say_load(label: str, level: int, load: Load) -> None:
+    failed = f", {load.failed} failed" if load.failed else ""
+    figures = f"{load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms, {load.cpu_us:.0f} CPU µs/req"
+    prepare.say(f"{label} c{level}: {figures}{failed}")

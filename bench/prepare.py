@@ -1,0 +1,135 @@
+"""What a benchmark run needs before any server starts: wrk, MLServer's virtualenv, the model, the graph.
+
+Everything lands under bench/.work and bench/.venv-mlserver (both gitignored) and is reused by the
+next run; MLServer's virtualenv is rebuilt when the requirements it was built with change.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+# MLServer 1.7.1's workers die at start with uvloop 0.22 and later.
+MLSERVER_EXTRAS = ("uvloop<0.22",)
+
+TRAIN = """
+import sys
+import joblib
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+X, y = load_iris(return_X_y=True)
+joblib.dump(LogisticRegression(max_iter=1000).fit(X, y), sys.argv[1])
+"""
+
+PASS_THROUGH = '''
+class PassThrough:
+    """A transformer that hands its input on unchanged: the cost of a graph node and nothing else."""
+
+    def transform_input(self, X, names, meta=None):
+        return X
+'''
+
+DEPLOYMENT = """
+apiVersion: daneel.dev/v1alpha1
+kind: ModelDeployment
+metadata:
+  name: {name}
+spec:
+  predictors:
+  - name: default
+    graph:
+      name: first
+      type: TRANSFORMER
+      implementation: passthrough:PassThrough
+      children:
+      - name: second
+        type: TRANSFORMER
+        implementation: passthrough:PassThrough
+        children:
+        - name: iris
+          type: MODEL
+          implementation: SKLEARN_SERVER
+          modelUri: {model}
+"""
+
+
+class SetupError(Exception):
+    """Something the benchmark needs is missing and cannot be installed from here."""
+
+
+def ensure_wrk() -> str:
+    """The path of wrk, installed from Debian's packages when missing and this process may."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        raise SetupError("wrk is not installed; install it (Debian/Ubuntu: sudo apt-get install -y wrk) and rerun")
+    say("installing wrk with apt-get")
+    if _quiet(["apt-get", "install", "-y", "wrk"]) != 0:
+        _quiet(["apt-get", "update"])
+        if _quiet(["apt-get", "install", "-y", "wrk"]) != 0:
+            raise SetupError("apt-get install -y wrk failed; install wrk by hand and rerun")
+    return shutil.which("wrk") or "wrk"
+
+
+def ensure_mlserver(venv: Path, version: str) -> str:
+    """MLServer's own virtualenv at venv with the sklearn runtime; returns the MLServer version inside."""
+    wanted = mlserver_requirements(version)
+    marker = venv / "bench-requirements.txt"
+    if not (marker.exists() and marker.read_text().splitlines() == wanted):
+        say(f"creating {venv} with {' '.join(wanted)}")
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        if _quiet([*pip, *wanted]) != 0:
+            raise SetupError(f"pip could not install {' '.join(wanted)} into {venv}; see the lines above")
+        marker.write_text("\n".join(wanted) + "\n")
+    return _version_in(venv, "mlserver")
+
+
+def mlserver_requirements(version: str) -> list[str]:
+    """MLServer pinned, and the scikit-learn of this interpreter so that both servers load the same pickle."""
+    pin = f"=={version}" if version else ""
+    ours = importlib.metadata.version("scikit-learn")
+    return [f"mlserver{pin}", f"mlserver-sklearn{pin}", *MLSERVER_EXTRAS, f"scikit-learn=={ours}"]
+
+
+def train_model(folder: Path) -> Path:
+    """The iris LogisticRegression in folder/model.joblib, trained once and kept for later runs."""
+    model = folder / "model.joblib"
+    if not model.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-c", TRAIN, str(model)], check=True)
+    return model
+
+
+def write_graph(folder: Path, model_folder: Path, name: str) -> Path:
+    """A deployment of two pass-through transformers in front of the iris model, all in one process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "passthrough.py").write_text(textwrap.dedent(PASS_THROUGH).lstrip())
+    path = folder / "deploy.yaml"
+    path.write_text(DEPLOYMENT.format(name=name, model=model_folder.resolve()).lstrip())
+    return path
+
+
+def _version_in(venv: Path, package: str) -> str:
+    code = f"import importlib.metadata as m; print(m.version({package!r}))"
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _quiet(command: list[str]) -> int:
+    """Runs command, showing its output only when it fails."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+    return done.returncode
+
+
+def say(line: str) -> None:
+    print(f"bench: {line}", file=sys.stderr, flush=True)
