@@ -43,7 +43,7 @@ def test_classifiers_predict_probabilities_as_the_booster_does(tmp_path: Path, m
     assert prepackaged.recognise(folder) == "LIGHTGBM_SERVER"
     result = predict(loaded(folder), X[::10])
     np.testing.assert_allclose(result.data, multiclass.predict_proba(X[::10]))
-    assert (result.output_name, result.names) == ("predict", ["t:0", "t:1", "t:2"])
+    assert (result.output_name, result.names) == ("predict", [])
 
 
 def test_binary_classifiers_predict_the_positive_class(tmp_path: Path) -> None:

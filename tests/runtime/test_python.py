@@ -59,11 +59,11 @@ def test_variadic_predict_gets_all_three(python_component: Make) -> None:
     assert predict(component).data == 3
 
 
-def test_results_are_named_t_i_without_class_names(python_component: Make) -> None:
+def test_results_without_class_names_are_unnamed(python_component: Make) -> None:
     component = python_component("class Model:\n    def predict(self, X, names):\n        return X * 2\n")
     result = predict(component)
     np.testing.assert_array_equal(result.data, [[2.0, 4.0]])
-    assert result.names == ["t:0", "t:1"]
+    assert result.names == []  # a Seldon response names them t:0, t:1 (protocol.v1)
     assert result.meta == {"puid": "p1"}
 
 

@@ -50,7 +50,7 @@ def test_predict_is_the_boosters_own_output(tmp_path: Path, softprob: Any, file:
     assert prepackaged.recognise(folder) == "XGBOOST_SERVER"
     result = predict(loaded(folder), X[::10])
     np.testing.assert_allclose(result.data, softprob.get_booster().predict(xgb.DMatrix(X[::10])))
-    assert (result.output_name, result.names) == ("predict", ["t:0", "t:1", "t:2"])
+    assert (result.output_name, result.names) == ("predict", [])
 
 
 def test_predict_proba_of_a_binary_classifier_gives_both_classes(tmp_path: Path, binary: Any) -> None:

@@ -151,6 +151,8 @@ def _encode_data(data: Any, names: list[str], form: str) -> dict[str, Any]:
         names = names or [str(column) for column in data.columns]
         data = data.to_numpy()
     array = as_array(data)
+    if not names and array.ndim == 2:
+        names = [f"t:{i}" for i in range(array.shape[1])]  # Seldon's names for unnamed columns
     if form == "tensor" and array.dtype.kind in "biuf":
         values = array.reshape(-1).astype(np.float64, copy=False)
         return {"names": names, "tensor": {"shape": list(array.shape), "values": values}}

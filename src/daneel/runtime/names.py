@@ -6,16 +6,17 @@ from typing import Any
 
 
 def column_names(data: Any, class_names: list[str] | None) -> list[str]:
-    """`class_names` for a 2-D result, else a DataFrame's columns or `t:0..t:n-1`; others have none."""
+    """`class_names` for a 2-D result, else a DataFrame's columns; others have none.
+
+    Unnamed columns are named `t:0..t:n-1` only where a Seldon response is written, so a wide
+    tensor answered in V2 never builds a name per column.
+    """
     columns = getattr(data, "columns", None)
     if class_names is None and columns is not None:
         return [str(column) for column in columns]
-    width = _width(data)
-    if width is None:
+    if class_names is None or _width(data) is None:
         return []
-    if class_names is not None:
-        return list(class_names)
-    return [f"t:{i}" for i in range(width)]
+    return list(class_names)
 
 
 def _width(data: Any) -> int | None:
