@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
+import tritonclient.grpc as grpcclient
 
 MODELS = """
 import pathlib
@@ -88,6 +90,35 @@ def test_traffic_splits_75_25(serve: Any, models: Path) -> None:
             assert body["data"]["ndarray"] == [[0.0 if body["meta"]["predictor"] == "main" else 1.0]]
             counts[body["meta"]["predictor"]] += 1
     assert 71 <= counts["main"] / 20 <= 79
+
+
+def test_sticky_users_stay_on_one_predictor(serve: Any, models: Path) -> None:
+    path = write(
+        models,
+        f"""
+        apiVersion: daneel.dev/v1alpha1
+        kind: ModelDeployment
+        metadata: {{name: sticky}}
+        spec:
+          sticky: {{header: X-User-Id}}
+          predictors:
+          - {{name: left, traffic: 50, graph: {const_node("l", 0)}}}
+          - {{name: right, traffic: 50, graph: {const_node("r", 1)}}}
+        """,
+        "sticky.yaml",
+    )
+    server = serve(path, cwd=models)
+    chosen = {}
+    with requests.Session() as session:
+        for user in [f"user-{i}" for i in range(40)] * 3:
+            response = session.post(
+                f"{server.url}/api/v1.0/predictions", json={"data": {"ndarray": [[1]]}}, headers={"X-User-Id": user}
+            )
+            assert (
+                chosen.setdefault(user, response.headers["x-daneel-predictor"])
+                == response.headers["x-daneel-predictor"]
+            )
+    assert set(chosen.values()) == {"left", "right"}
 
 
 def test_a_shadow_sees_every_request_and_its_failure_never_reaches_callers(
@@ -167,6 +198,11 @@ def test_an_average_combiner_averages_its_children(serve: Any, models: Path) -> 
     )
     assert v2.status_code == 200, v2.text
     assert v2.json()["outputs"][0]["data"] == [4.0]
+    with grpcclient.InferenceServerClient(server.grpc_target) as client:
+        tensor = grpcclient.InferInput("x", [1, 1], "FP64")
+        tensor.set_data_from_numpy(np.array([[1.0]]))
+        answer = client.infer("ensemble", [tensor])
+    assert answer.as_numpy(answer.get_response(as_json=True)["outputs"][0]["name"]).tolist() == [[4.0]]
     node = requests.post(
         f"{server.url}/v2/models/three/infer",
         json={"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [1.0]}]},
