@@ -13,6 +13,7 @@ from sklearn.linear_model import LinearRegression
 from daneel.errors import LoadError
 from daneel.protocol.payload import Payload
 from daneel.runtime import imports, loader
+from daneel.runtime.batching import Batched
 from daneel.runtime.component import Kind
 from daneel.runtime.python import PythonComponent
 from daneel.runtime.sklearn import SKLearnComponent
@@ -85,8 +86,8 @@ def test_anything_else_is_a_load_error(target: str) -> None:
 def test_sklearn_specs_build_an_sklearn_component(regressor_folder: Path) -> None:
     spec = loader.resolve(str(regressor_folder), extra={"method": "predict"})
     component = loader.build(spec)
-    assert isinstance(component, SKLearnComponent)
-    assert component.method == "predict"
+    assert isinstance(component, Batched) and isinstance(component.inner, SKLearnComponent)  # batched by default
+    assert component.inner.method == "predict"
     asyncio.run(component.load())
     np.testing.assert_allclose(asyncio.run(component.predict(Payload(np.array([[3.0]])))).data, [6.0])
 
@@ -109,7 +110,7 @@ def test_a_class_spec_builds_a_python_component_that_serves(user_module: Callabl
     )
     (folder / "daneel.yaml").write_text(f"implementation: {module}.Scaler\nparameters: {{factor: 4}}\n")
     component = loader.build(loader.resolve(str(folder), "scaler"))
-    assert isinstance(component, PythonComponent)
+    assert isinstance(component, Batched) and isinstance(component.inner, PythonComponent)
     asyncio.run(component.load())
     assert component.kind is Kind.TRANSFORMER
     result = asyncio.run(component.transform_input(Payload(np.array([1.0]))))

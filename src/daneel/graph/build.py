@@ -31,8 +31,6 @@ from typing import Any
 from daneel.errors import DaneelError, LoadError
 from daneel.graph import builtins
 from daneel.graph.executor import Graph, GraphNode, calls_for
-from daneel.graph.remote import PROTOCOLS, RemoteComponent
-from daneel.graph.remote_grpc import GrpcRemoteComponent
 from daneel.graph.state import Store
 from daneel.runtime import loader, parameters, prepackaged
 from daneel.runtime.component import Component, Kind
@@ -101,6 +99,8 @@ def _component(node: Node, predictor: str, children: int, context: BuildContext)
         if spec.kind is not None and node.type is None and node.methods is None:
             kind = spec.kind  # the folder's daneel.yaml (or SERVICE_TYPE) says what it is
         spec.kind = kind
+    if node.batching is not None:
+        spec.batching = node.batching  # the deployment's word over the folder's daneel.yaml
     return loader.build(spec, context.policy, context.executor), kind
 
 
@@ -115,6 +115,10 @@ def _remote(node: Node, kind: Kind, context: BuildContext) -> Component:
     if endpoint.service_port is None:
         raise LoadError(f"endpoint.service_port is missing for remote host {endpoint.service_host}")
     host, port, timeout = endpoint.service_host, endpoint.service_port, node.timeout_seconds
+    # Imported here: httpx and grpc cost a deployment without remote nodes nothing at start.
+    from daneel.graph.remote import PROTOCOLS, RemoteComponent
+    from daneel.graph.remote_grpc import GrpcRemoteComponent
+
     if endpoint.type is EndpointType.GRPC:
         return GrpcRemoteComponent(node.name, kind, host, port, timeout)
     protocol = _ALIASES.get(context.protocol, context.protocol)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from daneel.errors import LoadError
 from daneel.runtime import prepackaged
 from daneel.runtime.component import Kind
+from daneel.spec.model import Batching
 
 CONFIG_FILE = "daneel.yaml"
 S2I_FILE = ".s2i/environment"
@@ -39,6 +40,9 @@ class FolderConfig(BaseModel):
         default_factory=dict, description="Keyword arguments for the component, typed list or plain object."
     )
     requirements: str | None = Field(None, description="A requirements file, installed when the image is built.")
+    batching: Batching | None = Field(
+        None, description="Dynamic batching: max_batch_size (1 turns it off) and max_latency_ms."
+    )
 
 
 def read_config(folder: Path) -> FolderConfig:

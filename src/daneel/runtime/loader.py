@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from daneel.errors import DaneelError, LoadError
-from daneel.runtime import folder, parameters, prepackaged, storage
+from daneel.runtime import batching, folder, parameters, prepackaged, storage
 from daneel.runtime.component import Component, Kind
 from daneel.runtime.python import PythonComponent
+from daneel.spec.model import Batching
 
 _SKIPPED = ("__pycache__", "node_modules")
 
@@ -28,6 +29,7 @@ class ComponentSpec:
     path: Path | None = None
     kind: Kind | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    batching: Batching | None = None  # None: the default for its implementation
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,8 @@ def _from_folder(path: Path, name: str | None, default_name: str | None, extra: 
         params = {**parameters.parse(config.parameters, f"{path / folder.CONFIG_FILE}: parameters"), **extra}
     except DaneelError as exc:
         raise LoadError(exc.message) from None
-    return ComponentSpec(name or config.name or default_name or path.name, implementation, path, config.type, params)
+    name = name or config.name or default_name or path.name
+    return ComponentSpec(name, implementation, path, config.type, params, config.batching)
 
 
 def _unique(specs: list[ComponentSpec]) -> list[ComponentSpec]:
@@ -144,8 +147,11 @@ def _unique(specs: list[ComponentSpec]) -> list[ComponentSpec]:
 
 
 def build(spec: ComponentSpec, policy: str = "auto", executor: Executor | None = None) -> Component:
+    """The spec's component, batched as its `batching` says or as its implementation does by default."""
     if spec.implementation in prepackaged.SERVERS:
-        return prepackaged.build(spec.implementation, spec.name, spec.path, spec.parameters, policy, executor)
-    return PythonComponent(
-        spec.name, spec.implementation, spec.path, spec.parameters, spec.kind, policy=policy, executor=executor
-    )
+        component = prepackaged.build(spec.implementation, spec.name, spec.path, spec.parameters, policy, executor)
+    else:
+        component = PythonComponent(
+            spec.name, spec.implementation, spec.path, spec.parameters, spec.kind, policy=policy, executor=executor
+        )
+    return batching.wrap(component, spec.batching, prepackaged.row_wise(spec.implementation))

@@ -25,22 +25,34 @@ class Server:
     files: tuple[str, ...]
     target: str  # "module:Class" of a SavedModel subclass
     extra: str  # the pip extra that installs its framework
+    #: The modules it loads a model with; a supervisor imports them before forking workers.
+    frameworks: tuple[str, ...] = ()
+    row_wise: bool = True  # one output row per input row, so requests can be batched by default
 
 
 SERVERS = {
     server.name: server
     for server in (
         # First: an MLflow folder also holds its flavour's own file (model.pkl, model.onnx, ...).
-        Server("MLFLOW_SERVER", ("MLmodel",), "daneel.runtime.mlflow:MLflowComponent", "mlflow"),
-        Server("SKLEARN_SERVER", ("model.joblib", "model.pkl"), "daneel.runtime.sklearn:SKLearnComponent", "sklearn"),
+        Server("MLFLOW_SERVER", ("MLmodel",), "daneel.runtime.mlflow:MLflowComponent", "mlflow", ("mlflow.pyfunc",)),
+        Server(
+            "SKLEARN_SERVER",
+            ("model.joblib", "model.pkl"),
+            "daneel.runtime.sklearn:SKLearnComponent",
+            "sklearn",
+            ("joblib", "sklearn"),
+        ),
         Server(
             "XGBOOST_SERVER",
             ("model.json", "model.ubj", "model.bst"),
             "daneel.runtime.xgboost:XGBoostComponent",
             "xgboost",
+            ("xgboost",),
         ),
-        Server("LIGHTGBM_SERVER", ("model.txt",), "daneel.runtime.lightgbm:LightGBMComponent", "lightgbm"),
-        Server("ONNX_SERVER", ("model.onnx",), "daneel.runtime.onnx:ONNXComponent", "onnx"),
+        Server(
+            "LIGHTGBM_SERVER", ("model.txt",), "daneel.runtime.lightgbm:LightGBMComponent", "lightgbm", ("lightgbm",)
+        ),
+        Server("ONNX_SERVER", ("model.onnx",), "daneel.runtime.onnx:ONNXComponent", "onnx", ("onnxruntime",)),
     )
 }
 
@@ -102,6 +114,12 @@ def recognise(folder: Path) -> str | None:
         if any((folder / name).is_file() for name in server.files):
             return server.name
     return None
+
+
+def row_wise(implementation: str) -> bool:
+    """Whether a prepackaged server answers row by row, so that its requests are batched by default."""
+    server = SERVERS.get(implementation)
+    return server is not None and server.row_wise
 
 
 def model_files() -> list[str]:
