@@ -4,15 +4,19 @@
   the single model, at concurrency 1. Needs `daneel serve deploy.yaml`.
 - observability: daneel with metrics and request logging on against both off, at concurrency 16.
   Needs switches for both in `daneel serve` (looked for by name below).
+- memory: the proportional set size of a ~200 MB model served by 2 workers against 1. Full runs only,
+  unless named.
 """
 
 from __future__ import annotations
 
+import subprocess
+
 import lineup
 import prepare
 from load import Load
-from measure import FAILURES, Bench, load_one
-from report import Row, Section
+from measure import FAILURES, Bench, Memory, load_one, memory_one
+from report import MIB, Row, Section, Target
 
 # Switches the observability slot looks for in `daneel serve --help`; it is skipped while they are absent.
 METRICS_OFF = "--no-metrics"
@@ -57,6 +61,42 @@ def observability(bench: Bench, rows: list[Row]) -> Section:
         return skipped(title, f"daneel failed with the switches on: {str(exc).splitlines()[0]}")
     ratio = measured[1][1].rps / measured[0][1].rps
     return Section(title, [*compare(measured), f"With both on, daneel keeps {ratio:.2f}x of its req/s."])
+
+
+def memory(bench: Bench, rows: list[Row]) -> Section:
+    title = "Workers and memory: a ~200 MB model served by 1 and by 2 workers"
+    try:
+        model = prepare.train_large_model(bench.tools.work / "models" / lineup.LARGE_NAME)
+        one, two = (memory_one(bench, lineup.large_spec(bench.tools, model, n)) for n in (1, 2))
+    except (*FAILURES, subprocess.CalledProcessError) as exc:
+        return skipped(title, f"it could not be measured: {str(exc).splitlines()[0]}")
+    size = model.stat().st_size / MIB / MIB  # MiB
+    ratio = two.pss_kib / one.pss_kib
+    lines = [
+        f"{model.parent.name}: an MLPClassifier on iris' four features, {size:.0f} MiB of weights saved"
+        " uncompressed with joblib (bench/.work/models); every prediction reads all of them. Each server"
+        " answered requests on new connections from several clients at once, so that every worker read the"
+        " model, before its memory was read (summed over the supervisor and its workers).",
+        "",
+        "| server | processes | RSS MiB | PSS MiB | RSS MiB of each process but the supervisor |",
+        "|---|---:|---:|---:|---|",
+        *[_memory_row(label, m) for label, m in (("daneel --workers 1", one), ("daneel --workers 2", two))],
+        "",
+        f"2 workers / 1 worker PSS: {ratio:.2f}x; RSS: {two.rss_kib / one.rss_kib:.2f}x.",
+    ]
+    idle = [pid for m in (one, two) for pid, (rss, _) in m.workers.items() if rss < 0.9 * size * MIB]
+    if idle:
+        lines.append(
+            f"Processes {idle} hold less than the model in memory: a worker that served no request, or a helper"
+            " such as multiprocessing's resource tracker."
+        )
+    return Section(title, lines, [Target("2 workers / 1 worker PSS, ~200 MB model", ratio, 1.3, False)])
+
+
+def _memory_row(label: str, memory: Memory) -> str:
+    each = ", ".join(f"{rss / MIB:.0f}" for rss, _ in memory.workers.values())
+    mib = f"{memory.rss_kib / MIB:.0f} | {memory.pss_kib / MIB:.0f}"
+    return f"| {label} | {len(memory.processes)} | {mib} | {each} |"
 
 
 def compare(measured: list[tuple[str, Load]]) -> list[str]:

@@ -17,6 +17,7 @@ from servers import Spec, free_port
 
 MODEL_NAME = "iris"
 GRAPH_NAME = "iris-chain"
+LARGE_NAME = "mlp-200mb"
 INFER = f"/v2/models/{MODEL_NAME}/infer"
 NAMES = ("daneel", "daneel-workers2", "mlserver-inproc", "mlserver-workers", "mlserver-batching", "raw-asgi")
 
@@ -67,6 +68,18 @@ def daneel_spec(tools: Tools, name: str, label: str, extra: list[str]) -> Spec:
         return [str(tools.daneel), "serve", str(folder), "--http-port", str(port), *tools.daneel_options, *extra]
 
     return Spec(name, label, "daneel", launch, tools.work, INFER)
+
+
+def large_spec(tools: Tools, model: Path, workers: int) -> Spec:
+    """daneel serving the ~200 MB model with `workers` processes; it answers the iris payload too."""
+    folder = model.parent
+
+    def launch(port: int) -> list[str]:
+        options = [*tools.daneel_options, "--workers", str(workers)]
+        return [str(tools.daneel), "serve", str(folder), "--http-port", str(port), *options]
+
+    label = f"daneel --workers {workers}"
+    return Spec(f"daneel-large-{workers}", label, "daneel", launch, tools.work, f"/v2/models/{folder.name}/infer")
 
 
 def mlserver_spec(tools: Tools, name: str, label: str, settings: dict[str, object], model: dict[str, object]) -> Spec:

@@ -17,7 +17,17 @@ import lineup
 import prepare
 from load import PAYLOAD, Load, run_wrk
 from report import Row
-from servers import Fleet, Running, Spec, check_answer, cpu_seconds, memory_kib, wait_ready
+from servers import (
+    Fleet,
+    Running,
+    Spec,
+    check_answer,
+    cpu_seconds,
+    memory_kib,
+    process_memory_kib,
+    spread,
+    wait_ready,
+)
 
 T = TypeVar("T")
 WARMUP_CONNECTIONS = 16
@@ -88,6 +98,37 @@ def cold_start(bench: Bench, spec: Spec) -> float:
         return wait_ready(server)
     finally:
         bench.fleet.stop(server)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A server's memory once every worker has answered requests; KiB, each process's by pid."""
+
+    rss_kib: int
+    pss_kib: int
+    processes: dict[int, tuple[int, int]]
+    main: int
+
+    @property
+    def workers(self) -> dict[int, tuple[int, int]]:
+        """The only process, or all but the supervisor."""
+        return {pid: m for pid, m in self.processes.items() if pid != self.main or len(self.processes) == 1}
+
+
+def memory_one(bench: Bench, spec: Spec, requests: int = 120, clients: int = 6) -> Memory:
+    """Starts spec, spreads requests over its workers (each reads its whole model), reads its memory, stops it."""
+    prepare.say(f"starting {spec.label}")
+    server = bench.fleet.start(spec)
+    try:
+        wait_ready(server)
+        spread(server, PAYLOAD, requests, clients)  # first: it waits for the workers that still load
+        check_answer(server, PAYLOAD)
+        each = process_memory_kib(server.process.pid)
+    finally:
+        bench.fleet.stop(server)
+    memory = Memory(sum(r for r, _ in each.values()), sum(p for _, p in each.values()), each, server.process.pid)
+    prepare.say(f"{spec.label}: {len(each)} processes, RSS {memory.rss_kib >> 10} MiB, PSS {memory.pss_kib >> 10} MiB")
+    return memory
 
 
 def load_one(bench: Bench, spec: Spec, level: int) -> Load:

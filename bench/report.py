@@ -35,10 +35,14 @@ class Row:
 
 @dataclass
 class Section:
-    """A titled part of the report added by an optional measurement, or the reason it was skipped."""
+    """A titled part of the report added by an optional measurement, or the reason it was skipped.
+
+    Its targets join the targets table.
+    """
 
     title: str
     lines: list[str]
+    targets: list[Target] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,8 @@ def render(header: list[str], rows: list[Row], sections: list[Section], levels: 
     lines = ["# daneel benchmark", "", *header, "", "## Results", ""]
     for level in levels:
         lines += load_table(rows, level, seconds)
-    lines += startup_table(rows) + target_table(targets(rows)) + failures(rows)
+    found = targets(rows) + [target for section in sections for target in section.targets]
+    lines += startup_table(rows) + target_table(found) + failures(rows)
     for section in sections:
         lines += [f"### {section.title}", "", *section.lines, ""]
     return "\n".join(lines)

@@ -39,7 +39,9 @@ FULL = {"duration": 20.0, "warmup": 5.0, "cold_starts": 3}
 EXTRAS: dict[str, Callable[[Bench, list[Row]], Section]] = {
     "graph": extras.graph,
     "observability": extras.observability,
+    "memory": extras.memory,
 }
+FULL_ONLY = ("memory",)  # extras a quick run leaves out unless --extras names them
 
 
 def options(argv: list[str]) -> argparse.Namespace:
@@ -82,8 +84,11 @@ def options(argv: list[str]) -> argparse.Namespace:
     )
     add(
         "--extras",
-        default=env("BENCH_EXTRAS", ",".join(EXTRAS)),
-        help=f"optional measurements, from {', '.join(EXTRAS)} (BENCH_EXTRAS; default all, '' for none)",
+        default=env("BENCH_EXTRAS"),
+        help=(
+            f"optional measurements, from {', '.join(EXTRAS)} (BENCH_EXTRAS; default all, but"
+            f" {', '.join(FULL_ONLY)} only in full runs; '' for none)"
+        ),
     )
     add(
         "--mlserver-version",
@@ -113,6 +118,8 @@ def options(argv: list[str]) -> argparse.Namespace:
         setattr(args, key, type(value)(getattr(args, key) or value))
     args.levels = _list(args.concurrency, int)
     args.names = _list(args.servers, str) or list(lineup.NAMES)
+    if args.extras is None:
+        args.extras = ",".join(name for name in EXTRAS if not (args.quick and name in FULL_ONLY))
     args.extra_names = _list(args.extras, str)
     unknown = set(args.names) - set(lineup.NAMES) | set(args.extra_names) - set(EXTRAS)
     if unknown:

@@ -6,6 +6,7 @@ inference workers, daneel's --workers) and its memory is read over that whole pr
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import http.client
 import json
@@ -106,17 +107,53 @@ def wait_ready(server: Running, timeout: float = READY_TIMEOUT) -> float:
 
 
 def check_answer(server: Running, payload: bytes) -> None:
-    """One request before any load: every server must answer the payload with iris' three probabilities."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    """One request before any load: every server must answer the payload with iris' three probabilities.
+
+    A 503 is a worker still loading its model while another answered ready: the request is sent again.
+    """
+    deadline = time.perf_counter() + READY_TIMEOUT
+    status, body = _post(server, payload)
+    while status == 503 and time.perf_counter() < deadline:
+        time.sleep(POLL)
+        status, body = _post(server, payload)
+    outputs = json.loads(body).get("outputs", []) if status == 200 else []
+    if not outputs or outputs[0].get("shape") != [1, 3]:
+        raise RuntimeError(f"{server.spec.label} answered {status} {body[:300]!r}; expected 1x3 probabilities")
+
+
+def spread(server: Running, payload: bytes, requests: int, clients: int) -> None:
+    """Send requests from several clients at once, each on a new connection, so that every worker of a
+    server with several gets some (a kept-alive connection stays with the worker that accepted it).
+
+    A 503 is a worker still loading its model (another one answered ready): that request is sent again.
+    """
+    deadline = time.perf_counter() + READY_TIMEOUT
+
+    def client() -> None:
+        answered = 0
+        while answered < requests // clients:
+            status, _ = _post(server, payload)
+            if status == 503 and time.perf_counter() < deadline:
+                time.sleep(POLL)
+            elif status != 200:
+                raise RuntimeError(f"{server.spec.label} answered {status} while warming up")
+            else:
+                answered += 1
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        for done in [pool.submit(client) for _ in range(clients)]:
+            done.result()
+
+
+def _post(server: Running, payload: bytes) -> tuple[int, bytes]:
+    """One request on a connection of its own: the status and the body."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
         connection.request("POST", server.spec.infer_path, payload, {"Content-Type": "application/json"})
         response = connection.getresponse()
-        body = response.read()
+        return response.status, response.read()
     finally:
         connection.close()
-    outputs = json.loads(body).get("outputs", []) if response.status == 200 else []
-    if not outputs or outputs[0].get("shape") != [1, 3]:
-        raise RuntimeError(f"{server.spec.label} answered {response.status} {body[:300]!r}; expected 1x3 probabilities")
 
 
 def status(port: int, method: str, path: str) -> int:
@@ -132,12 +169,14 @@ def status(port: int, method: str, path: str) -> int:
 
 def memory_kib(pid: int) -> tuple[int, int]:
     """(RSS, PSS) in KiB summed over pid and all its descendants, from /proc/<pid>/smaps_rollup."""
-    rss = pss = 0
-    for each in [pid, *descendants(pid)]:
-        fields = _rollup(each)
-        rss += fields.get("Rss", 0)
-        pss += fields.get("Pss", 0)
-    return rss, pss
+    each = process_memory_kib(pid)
+    return sum(rss for rss, _ in each.values()), sum(pss for _, pss in each.values())
+
+
+def process_memory_kib(pid: int) -> dict[int, tuple[int, int]]:
+    """(RSS, PSS) in KiB of pid and of each of its descendants, by process id."""
+    found = {each: _rollup(each) for each in [pid, *descendants(pid)]}
+    return {each: (fields.get("Rss", 0), fields.get("Pss", 0)) for each, fields in found.items() if fields}
 
 
 def cpu_seconds(pid: int) -> float:

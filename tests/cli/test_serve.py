@@ -256,6 +256,22 @@ def test_sklearn_transformer_saved_as_pickle(serve: Any, iris: Any, tmp_path: Pa
     assert requests.get(server.url + "/v2/models/scaler", timeout=30).json()["outputs"][0]["name"] == "transform"
 
 
+def imported(stderr: str) -> set[str]:
+    """The modules a process imported, from the lines that PYTHONPROFILEIMPORTTIME makes it write."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize(("options", "expected"), [(["--no-grpc"], set()), ([], {"grpc"})])
+def test_serving_a_model_folder_imports_only_what_it_needs(
+    serve: Any, iris: Any, options: list[str], expected: set[str]
+) -> None:
+    server = serve(iris.path, *options, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    predict(server.url, iris.X.tolist())
+    modules = imported(server.stderr)
+    assert "sklearn" in modules
+    assert modules & {"httpx", "grpc", "daneel.graph", "daneel.traffic.build"} == expected
+
+
 @pytest.mark.parametrize(
     ("parameters", "named"), [('{"methd": "predict"}', "methd"), ('{"method": "decision"}', "method")]
 )

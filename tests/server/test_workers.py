@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from daneel.runtime.loader import ComponentSpec
+from daneel.server import runner
+from daneel.spec import load
+from daneel.traffic.build import deployment_spec
 
 PID = """
     import os
@@ -40,6 +47,27 @@ BROKEN = """
 """
 
 
+DEPLOYMENT = """
+    apiVersion: daneel.dev/v1alpha1
+    kind: ModelDeployment
+    metadata:
+      name: two-frameworks
+    spec:
+      predictors:
+      - name: default
+        graph:
+          name: trees
+          type: MODEL
+          implementation: XGBOOST_SERVER
+          modelUri: {folder}
+          children:
+          - name: linear
+            type: MODEL
+            implementation: SKLEARN_SERVER
+            modelUri: {folder}
+"""
+
+
 def parent_of(pid: int) -> int:
     # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after its ')'.
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -52,6 +80,22 @@ def gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return state == "Z"
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent_or_none(int(p.name)) == pid]
+
+
+def _parent_or_none(pid: int) -> int | None:
+    try:
+        return parent_of(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def maps(pid: int) -> str:
+    """The files that process pid has mapped into memory (shared libraries, memory-mapped files)."""
+    return Path(f"/proc/{pid}/maps").read_text()
 
 
 @pytest.fixture
@@ -133,3 +177,59 @@ def test_a_worker_killed_by_a_signal_is_replaced(
             two_workers.url + "/api/v1.0/predictions", json={"data": {"ndarray": [[1]]}}, timeout=30
         )
         assert response.status_code == 200
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc")
+def test_workers_map_the_model_file_and_fork_from_a_supervisor_holding_its_framework(
+    serve: Any, iris: Any, wait_for: Any
+) -> None:
+    server = serve(iris.path, "--workers", "2")
+    model_file = str((iris.path / "model.joblib").resolve())
+    wait_for(lambda: len(children_of(server.proc.pid)) == 2, "two workers")
+    workers = children_of(server.proc.pid)
+    wait_for(lambda: all(model_file in maps(pid) for pid in workers), "both workers to map the model file")
+    # The supervisor imported scikit-learn before forking, so the workers share its pages.
+    assert "/sklearn/" in maps(server.proc.pid)
+    assert model_file not in maps(server.proc.pid)
+    answer = requests.post(
+        server.url + "/v2/models/iris/infer",
+        json={"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 4], "data": iris.X[0].tolist()}]},
+        timeout=30,
+    )
+    assert answer.json()["outputs"][0]["data"] == pytest.approx(iris.model.predict_proba(iris.X[:1])[0].tolist())
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_replacement_worker_stops_with_the_server(
+    two_workers: Any, worker_pids: set[int], markers: Path, wait_for: Any
+) -> None:
+    os.kill(min(worker_pids), signal.SIGKILL)
+    wait_for(lambda: len(list(markers.iterdir())) == 3, "a replacement worker to load the model")
+    replacement = {int(path.name) for path in markers.iterdir()} - worker_pids
+    os.kill(two_workers.proc.pid, signal.SIGTERM)
+    assert two_workers.proc.wait(timeout=60) == 0
+    wait_for(lambda: all(gone(pid) for pid in replacement | worker_pids), "every worker to exit")
+
+
+def test_the_frameworks_preloaded_are_those_of_the_served_models(tmp_path: Path) -> None:
+    specs = [ComponentSpec("iris", "SKLEARN_SERVER", tmp_path), ComponentSpec("mine", "model.Mine", tmp_path)]
+    assert runner.frameworks(specs) == ["joblib", "sklearn"]
+    assert runner.frameworks([ComponentSpec("mine", "model.Mine", tmp_path)]) == []
+
+
+def test_the_frameworks_of_a_deployment_are_those_of_its_nodes(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.yaml"
+    path.write_text(textwrap.dedent(DEPLOYMENT.format(folder=tmp_path)))
+    assert runner.frameworks([deployment_spec(path, load(path))]) == ["xgboost", "joblib", "sklearn"]
+
+
+def test_workers_are_spawned_afresh_while_the_supervisor_runs_a_thread() -> None:
+    # A fork would copy the thread's locks into the workers, held by nobody there.
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert runner._context([]).get_start_method() == "spawn"
+    finally:
+        stop.set()
+        thread.join()

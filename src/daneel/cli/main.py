@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from daneel.cli.fetch import fetch
-from daneel.cli.predict import predict
-from daneel.cli.serve import serve
-from daneel.cli.validate import convert, schema, validate
 from daneel.version import __version__
 
+#: Each subcommand and the module that defines it under the same name. A module is imported when its
+#: command runs (or help lists it), so `daneel serve` does not pay for the imports of `daneel predict`.
+COMMANDS = {
+    "convert": "daneel.cli.validate",
+    "fetch": "daneel.cli.fetch",
+    "predict": "daneel.cli.predict",
+    "schema": "daneel.cli.validate",
+    "serve": "daneel.cli.serve",
+    "validate": "daneel.cli.validate",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Commands(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command: click.Command = getattr(importlib.import_module(module), cmd_name)
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="daneel")
 def cli() -> None:
     """Serve machine-learning models and Python classes as microservices."""
-
-
-cli.add_command(serve)
-cli.add_command(predict)
-cli.add_command(fetch)
-cli.add_command(validate)
-cli.add_command(convert)
-cli.add_command(schema)
 
 
 def main() -> None:

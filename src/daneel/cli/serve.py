@@ -10,13 +10,12 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from daneel.dataplane.repository import Scanner
 from daneel.errors import DaneelError
 from daneel.runtime import loader, parameters, storage
 from daneel.server import runner
 from daneel.server.logs import setup_logging
 from daneel.server.settings import ServerSettings
-from daneel.spec import load as load_deployment
-from daneel.traffic.build import build, deployment_spec
 
 
 @click.command()
@@ -55,21 +54,34 @@ def serve(target: str, name: str | None, params: str | None, components: Path | 
             **parameters.parse(os.environ.get("PREDICTIVE_UNIT_PARAMETERS"), "PREDICTIVE_UNIT_PARAMETERS"),
             **parameters.parse(params, "--parameters"),
         }
-        if _is_deployment(target):
-            specs = [_deployment(Path(target), name, extra, components)]
-            scan = specs.copy
-        else:
-            found = loader.catalog(target, name, extra, progress=storage.terminal_progress(sys.stderr))
-            specs, scan = found.specs(), found.specs
-        for spec in specs:
-            build(spec, settings.executor, state=":memory:")  # checks everything it can before anything listens
+        specs, scan, build = _models(target, name, extra, components, settings.executor)
     except DaneelError as exc:
         raise click.ClickException(exc.message) from None
     try:
-        code = runner.serve(specs, settings, scan)
+        code = runner.serve(specs, settings, build, scan)
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def _models(
+    target: str, name: str | None, extra: dict[str, Any], components: Path | None, executor: str
+) -> tuple[list[loader.ComponentSpec], Scanner, runner.Build]:
+    """What TARGET serves, how to build it, and how to find models added to it since.
+
+    Each is built once here, to check all that can be checked before anything listens.
+    """
+    if _is_deployment(target):
+        from daneel.traffic.build import build  # the graph machinery: for deployment files only
+
+        specs = [_deployment(Path(target), name, extra, components)]
+        build(specs[0], executor, state=":memory:")
+        return specs, specs.copy, build
+    found = loader.catalog(target, name, extra, progress=storage.terminal_progress(sys.stderr))
+    specs = found.specs()
+    for spec in specs:
+        loader.build(spec, executor)
+    return specs, found.specs, loader.build
 
 
 def _is_deployment(target: str) -> bool:
@@ -79,7 +91,10 @@ def _is_deployment(target: str) -> bool:
 def _deployment(path: Path, name: str | None, extra: dict[str, Any], components: Path | None) -> loader.ComponentSpec:
     if name is not None or extra:
         raise DaneelError("--name and --parameters are for a model; a deployment file names and configures its nodes")
-    return deployment_spec(path, load_deployment(path, components), components)
+    from daneel.spec import load
+    from daneel.traffic.build import deployment_spec
+
+    return deployment_spec(path, load(path, components), components)
 
 
 def _as_options(exc: ValidationError) -> str:

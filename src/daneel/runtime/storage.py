@@ -24,20 +24,22 @@ import zipfile
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import unquote, urlsplit
-
-import httpx
 
 from daneel.errors import LoadError
 from daneel.runtime.prepackaged import needs
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("daneel.storage")
 
 ARCHIVES = (".tar.gz", ".tgz", ".tar", ".zip")
 SCHEMES = ("file", "http", "https", "s3")
 CHUNK = 1024 * 1024
-_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+_TIMEOUT_S = 60.0
+_CONNECT_TIMEOUT_S = 10.0
 _UNSAFE = re.compile(r"[^\w.-]")
 
 #: Called as bytes arrive with what is fetched, the bytes so far, and the total when known.
@@ -263,8 +265,11 @@ def _http(uri: str, staging: Path, progress: Progress | None) -> Path:
         raise _Failed("the URL names no file; point it at a model file or an archive")
     target = staging / "download" / name
     target.parent.mkdir()
+    import httpx  # only for downloads: importing it costs every `daneel serve` of a local folder startup time
+
+    timeout = httpx.Timeout(_TIMEOUT_S, connect=_CONNECT_TIMEOUT_S)
     try:
-        with httpx.stream("GET", uri, follow_redirects=True, timeout=_TIMEOUT) as response:
+        with httpx.stream("GET", uri, follow_redirects=True, timeout=timeout) as response:
             if response.status_code != 200:
                 raise _Failed(f"HTTP {response.status_code} {response.reason_phrase}")
             length = response.headers.get("content-length")
@@ -285,6 +290,8 @@ def _http(uri: str, staging: Path, progress: Progress | None) -> Path:
 
 
 def _http_reason(exc: httpx.HTTPError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect ({exc})"
     if isinstance(exc, httpx.TimeoutException):

@@ -4,6 +4,13 @@ Models load after the socket is listening, so health endpoints answer (503, with
 the reason) while they load. A model that fails to load stops the server with a
 non-zero exit code unless `keep_going` is set; the server then serves the models
 that loaded, and its readiness keeps saying which one failed.
+
+With `--workers N` on Linux the workers are forked from the supervisor once it has imported the
+serving stack and the frameworks its models load with (each prepackaged server's `frameworks`), and before it loads a
+model or starts a thread or an event loop: the workers share those modules' memory rather than each
+importing a copy. Each worker loads its models itself; model files mapped into memory (uncompressed
+joblib) share their pages through the page cache. Elsewhere, or when the supervisor runs a thread
+that a fork would leave holding locks, workers are spawned as fresh interpreters instead.
 """
 
 from __future__ import annotations
@@ -11,32 +18,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
+import importlib
 import logging
 import multiprocessing
 import os
 import signal
 import socket
 import sys
-from collections.abc import Generator
+import threading
+from collections.abc import Callable, Generator, Iterator
 from multiprocessing.connection import wait
+from multiprocessing.context import ForkContext, SpawnContext
 from multiprocessing.process import BaseProcess
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from grpc import aio
 
 from daneel.dataplane.dataplane import DataPlane
 from daneel.dataplane.repository import Entry, Repository, Scanner
+from daneel.errors import DaneelError
+from daneel.runtime import prepackaged
+from daneel.runtime.component import Component
 from daneel.runtime.loader import ComponentSpec
-from daneel.server import grpc as grpc_edge
+from daneel.server.logs import setup_logging
 from daneel.server.rest import RestApp
 from daneel.server.settings import ServerSettings
-from daneel.traffic.build import build
+
+if TYPE_CHECKING:
+    from grpc import aio
 
 log = logging.getLogger("daneel.server")
 
 #: How long calls in flight may take to finish once a stop signal arrives.
 GRPC_GRACE_S = 5.0
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+#: Makes a component from a spec, with `policy` the executor setting: the runtime's `loader.build` for
+#: models, traffic's for deployment files (which imports the graph machinery, so only then).
+Build = Callable[..., Component]
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -76,7 +98,7 @@ def reserve(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(specs: list[ComponentSpec], settings: ServerSettings, scan: Scanner | None = None) -> int:
+def serve(specs: list[ComponentSpec], settings: ServerSettings, build: Build, scan: Scanner | None = None) -> int:
     """Serve until stopped; the exit code is non-zero when a model failed to load.
 
     `scan` reads the served target again, for models loaded at runtime that it gained since.
@@ -90,17 +112,21 @@ def serve(specs: list[ComponentSpec], settings: ServerSettings, scan: Scanner | 
             settings = settings.model_copy(update={"grpc_port": grpc_sock.getsockname()[1]})
         log.info("serving %s on http://%s:%d with %d worker(s)", names, settings.host, port, settings.workers)
         if settings.grpc:
-            log.info("gRPC on %s", grpc_edge.address(settings.host, settings.grpc_port))
+            log.info("gRPC on %s:%d", settings.host, settings.grpc_port)
         if settings.workers == 1:
-            return run_worker(specs, settings, sock, scan)
-        return _supervise(specs, settings, sock)
+            return run_worker(specs, settings, build, sock, scan)
+        return _supervise(specs, settings, build, sock)
 
 
 def run_worker(
-    specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket, scan: Scanner | None = None
+    specs: list[ComponentSpec],
+    settings: ServerSettings,
+    build: Build,
+    sock: socket.socket,
+    scan: Scanner | None = None,
 ) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        code, loaded = runner.run(_serve(specs, settings, sock, scan))
+        code, loaded = runner.run(_serve(specs, settings, build, sock, scan))
         if not loaded:
             # A load still running on a thread cannot be interrupted, and closing the
             # loop would wait for it: the server has drained, so leave at once.
@@ -127,7 +153,7 @@ class _Server(uvicorn.Server):
 
 
 async def _serve(
-    specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket, scan: Scanner | None = None
+    specs: list[ComponentSpec], settings: ServerSettings, build: Build, sock: socket.socket, scan: Scanner | None
 ) -> tuple[int, bool]:
     """Serve until a stop signal; (exit code, whether loading finished)."""
     repository = Repository.from_specs(specs, functools.partial(build, policy=settings.executor), scan)
@@ -169,6 +195,8 @@ async def _serve(
 async def _start_grpc(dataplane: DataPlane, settings: ServerSettings) -> aio.Server | None:
     if not settings.grpc:
         return None
+    from daneel.server import grpc as grpc_edge  # grpc and its protobufs cost startup time; only when serving it
+
     return await grpc_edge.start(dataplane, settings.host, settings.grpc_port, settings.grpc_max_message_bytes)
 
 
@@ -180,16 +208,17 @@ def _failed(failed: list[Entry], keep_going: bool) -> bool:
     return True
 
 
-def _supervise(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> int:
+def _supervise(specs: list[ComponentSpec], settings: ServerSettings, build: Build, sock: socket.socket) -> int:
     """Run the workers; replace one that a signal killed (a crash in native code, the OOM killer).
 
     A worker that exits by itself with an error (a model failed to load) stops them all.
     """
-    context = multiprocessing.get_context("spawn")
+    context = _context(specs)
 
     def start() -> BaseProcess:
-        worker = context.Process(target=_worker_main, args=(specs, settings, sock))
-        worker.start()
+        worker = context.Process(target=_worker_main, args=(specs, settings, build, sock))
+        with _stop_signals_blocked():  # until the worker has replaced the handlers a fork gives it
+            worker.start()
         return worker
 
     alive = [start() for _ in range(settings.workers)]
@@ -227,8 +256,69 @@ def _finished(workers: list[BaseProcess]) -> list[BaseProcess]:
     return done
 
 
-def _worker_main(specs: list[ComponentSpec], settings: ServerSettings, sock: socket.socket) -> None:
-    from daneel.server.logs import setup_logging
+def _context(specs: list[ComponentSpec]) -> ForkContext | SpawnContext:
+    """fork, once the frameworks the workers will load with are imported; spawn where a fork is unsafe."""
+    if sys.platform != "linux" or threading.active_count() > 1:
+        return multiprocessing.get_context("spawn")
+    modules = frameworks(specs)
+    for module in modules:
+        _preload(module)
+    if threading.active_count() > 1:
+        log.info("starting fresh worker processes: importing %s started a thread", ", ".join(modules))
+        return multiprocessing.get_context("spawn")
+    gc.collect()
+    gc.freeze()  # the workers' collections then leave the supervisor's objects, and their pages, untouched
+    return multiprocessing.get_context("fork")
 
+
+def frameworks(specs: list[ComponentSpec]) -> list[str]:
+    """The modules that the prepackaged servers among `specs` (or in their deployments' graphs) load with."""
+    names = [name for spec in specs for name in _implementations(spec)]
+    return list(dict.fromkeys(module for name in names for module in _frameworks(name)))
+
+
+def _frameworks(implementation: str) -> tuple[str, ...]:
+    server = prepackaged.SERVERS.get(implementation)
+    return server.frameworks if server else ()
+
+
+def _implementations(spec: ComponentSpec) -> list[str]:
+    """The spec's implementation, or for a deployment those of its graphs' nodes.
+
+    A deployment's spec points at its file, a model's at its folder.
+    """
+    if spec.path is None or not spec.path.is_file():
+        return [spec.implementation]
+    from daneel.spec import load
+
+    components = spec.parameters.get("components_dir")
+    try:
+        deployment = load(spec.path, Path(components) if components else None)
+    except DaneelError:
+        return []
+    return [node.implementation for node in deployment.nodes() if node.implementation]
+
+
+def _preload(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # the worker that needs it fails to load its model, and says why
+        log.debug("not preloading %s: %s", module, exc)
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _worker_main(specs: list[ComponentSpec], settings: ServerSettings, build: Build, sock: socket.socket) -> None:
+    # A forked worker starts with the supervisor's handlers, and stop signals blocked until they are reset.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     setup_logging(settings.log_level)
-    sys.exit(run_worker(specs, settings, sock))
+    sys.exit(run_worker(specs, settings, build, sock))
