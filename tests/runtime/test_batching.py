@@ -175,7 +175,7 @@ def test_a_bad_request_fails_alone_and_batching_goes_on() -> None:
     assert model.calls[-1] == 2
 
 
-def test_a_model_that_fails_on_any_batch_is_called_alone_from_then_on(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_model_that_fails_on_every_batch_is_called_alone_from_then_on(caplog: pytest.LogCaptureFixture) -> None:
     def one_row_only(X: Any) -> Any:
         if len(X) > 1:
             raise ValueError("this graph has a fixed batch size of 1")
@@ -184,13 +184,29 @@ def test_a_model_that_fails_on_any_batch_is_called_alone_from_then_on(caplog: py
     model = Doubler(one_row_only)
     component = batched(model)
     with caplog.at_level(logging.WARNING, "daneel.batching"):
-        first = concurrently(component.predict(rows(1.0)), component.predict(rows(2.0)))
-        second = concurrently(component.predict(rows(3.0)), component.predict(rows(4.0)))
-    assert model.calls == [2, 1, 1, 1, 1]
-    assert [r.data[0, 0] for r in (*first, *second)] == [2.0, 4.0, 6.0, 8.0]
+        answers = [concurrently(component.predict(rows(v)), component.predict(rows(v + 1))) for v in (1.0, 3.0, 5.0)]
+        after = concurrently(component.predict(rows(7.0)), component.predict(rows(8.0)))
+    assert model.calls == [2, 1, 1] * 3 + [1, 1]
+    assert [r.data[0, 0] for pair in (*answers, after) for r in pair] == [2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0]
     assert [r.message for r in caplog.records] == [
-        "model doubler: batching is off from now on: a batch failed while each of its requests succeeded alone"
+        "model doubler: batching is off from now on: 3 batches in a row failed while their requests succeeded alone"
     ]
+
+
+def test_one_failed_batch_leaves_batching_on() -> None:
+    flaky = [True]
+
+    def fails_once(X: Any) -> Any:
+        if len(X) > 1 and flaky.pop() if flaky else False:
+            raise ValueError("a passing hiccup")
+        return X * 2
+
+    model = Doubler(fails_once)
+    component = batched(model)
+    concurrently(component.predict(rows(1.0)), component.predict(rows(2.0)))
+    concurrently(component.predict(rows(3.0)), component.predict(rows(4.0)))
+    assert model.calls == [2, 1, 1, 2]
+    assert component.batcher is not None and component.batcher.enabled
 
 
 def test_a_model_that_is_not_row_wise_falls_back_to_one_call_per_request(caplog: pytest.LogCaptureFixture) -> None:

@@ -36,6 +36,10 @@ from daneel.spec.model import Batching
 
 log = logging.getLogger("daneel.batching")
 
+#: A model whose batches keep failing while each request succeeds alone (a graph with a fixed batch
+#: size of 1, say) is called request by request from then on; one such failure may be transient.
+FAILED_BATCHES_TO_TURN_OFF = 3
+
 
 class Call(Protocol):
     def __call__(self, payload: Payload, /) -> Coroutine[Any, Any, Payload]: ...
@@ -78,6 +82,7 @@ class Batcher:
         self._queue: deque[_Pending] = deque()
         self._running: list[_Pending] = []
         self._busy = False  # a batch is forming or running; new requests queue behind it
+        self._failed_batches = 0  # in a row, each of whose requests then succeeded alone
         self._drain: asyncio.Task[None] | None = None
         self._filled: asyncio.Future[None] | None = None
 
@@ -183,9 +188,11 @@ class Batcher:
             parts = split(result.data, [pending.rows for pending in batch])
         except Exception:
             self.stats.retried += 1
-            if await self._each(batch):
-                self._turn_off("a batch failed while each of its requests succeeded alone")
+            self._failed_batches = self._failed_batches + 1 if await self._each(batch) else 0
+            if self._failed_batches >= FAILED_BATCHES_TO_TURN_OFF:
+                self._turn_off(f"{self._failed_batches} batches in a row failed while their requests succeeded alone")
             return
+        self._failed_batches = 0
         if parts is None:
             self._turn_off("its output does not have one row per input row")
             await self._each(batch)
