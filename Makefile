@@ -24,10 +24,11 @@ test: $(BIN)/daneel
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/daneel
-	$(BIN)/ruff check src tests examples scripts
-	$(BIN)/ruff format --check src tests examples scripts
+	$(BIN)/ruff check src tests examples scripts bench
+	$(BIN)/ruff format --check src tests examples scripts bench
 	$(BIN)/mypy
 	$(BIN)/mypy scripts/check_docs.py
+	cd bench && ../$(BIN)/mypy --strict *.py
 	$(BIN)/lint-imports
 
 # Runs every console example of README.md and docs/**/*.md against real servers (see docs/contributing.md).
@@ -40,4 +41,4 @@ bench: $(BIN)/daneel
 	$(BIN)/python bench/run.py $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/iris/model.joblib
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/iris/model.joblib bench/.work bench/.venv-mlserver
