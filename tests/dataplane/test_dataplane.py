@@ -7,7 +7,7 @@ import numpy as np
 import orjson
 import pytest
 
-from daneel.dataplane.dataplane import DataPlane
+from daneel.dataplane.dataplane import DataPlane, Ids
 from daneel.errors import InvalidInput, ModelError, NotFound, NotImplementedByModel, NotReady
 from daneel.runtime.python import PythonComponent
 from daneel.runtime.sklearn import SKLearnComponent
@@ -96,6 +96,15 @@ def test_infer_runs_an_sklearn_model(serving: Serving, iris_model: SKLearnCompon
 def test_infer_gives_each_response_an_id(serving: Serving, iris_model: SKLearnComponent, iris: Any) -> None:
     response = infer(serving(iris_model), v2_body(rows(iris, 1), [1, 4]))
     assert uuid.UUID(response["id"])
+
+
+def test_ids_are_unique_within_a_data_plane_and_across_data_planes() -> None:
+    first, second = Ids(), Ids()
+    uuids = [ids.uuid() for ids in (first, second) for _ in range(1000)]
+    puids = [ids.puid() for ids in (first, second) for _ in range(1000)]
+    assert len(set(uuids)) == len(set(puids)) == 2000
+    assert all(str(uuid.UUID(value)) == value for value in uuids)
+    assert all(len(value) == 26 and int(value, 16) >= 0 for value in puids)
 
 
 def test_infer_honours_requested_outputs(serving: Serving, iris_model: SKLearnComponent, iris: Any) -> None:

@@ -125,6 +125,23 @@ def test_a_node_slower_than_its_timeout_is_a_model_timeout_naming_it() -> None:
         predict(graph)
 
 
+@pytest.mark.parametrize("timeout_s", [None, 5.0])
+def test_a_timeout_error_a_node_raises_itself_is_its_model_error(timeout_s: float | None) -> None:
+    class Impatient(Add):
+        async def predict(self, payload: Payload) -> Payload:
+            raise TimeoutError("the database did not answer")
+
+    graph = Graph("p", node(Impatient("impatient"), timeout_s=timeout_s))
+    with pytest.raises(ModelError, match=r"^impatient: .*the database did not answer") as caught:
+        predict(graph)
+    assert not isinstance(caught.value, ModelTimeout)
+
+
+def test_a_node_within_its_timeout_answers() -> None:
+    graph = Graph("p", node(Add("first", 1.0), node(Add("second", 2.0), timeout_s=5.0)))
+    np.testing.assert_array_equal(predict(graph).data, [[4.0, 5.0]])
+
+
 def test_a_failing_node_is_named_in_the_error() -> None:
     class Broken(Add):
         async def predict(self, payload: Payload) -> Payload:

@@ -5,16 +5,18 @@ from typing import Any
 
 import pytest
 
-from daneel.runtime.invoke import Invoker
+from daneel.runtime.invoke import _SAMPLE, _STABLE_CALLS, Invoker
 
 
 class Clock:
-    """A clock that moves only when the work it times says so."""
+    """A clock that moves only when the work it times says so, and counts how often it is read."""
 
     def __init__(self) -> None:
         self.now = 0.0
+        self.reads = 0
 
     def __call__(self) -> float:
+        self.reads += 1
         return self.now
 
 
@@ -58,6 +60,33 @@ def test_auto_moves_code_that_became_slow_back_to_a_thread() -> None:
     on_main_thread(invoker, 4)
     work.cost = 0.5
     assert on_main_thread(invoker, 2) == [True, False]
+
+
+def test_code_cheap_for_a_while_is_timed_on_one_call_in_a_few() -> None:
+    clock = Clock()
+    invoker = Invoker(Work(clock, cost=0.0001), clock=clock)
+    on_main_thread(invoker, _STABLE_CALLS)
+    clock.reads = 0
+    assert on_main_thread(invoker, 10 * _SAMPLE) == [True] * (10 * _SAMPLE)
+    assert clock.reads == 2 * 10  # a start and an end for each timed call
+
+
+def test_code_that_became_slow_is_caught_by_the_next_timed_call() -> None:
+    clock = Clock()
+    work = Work(clock, cost=0.0001)
+    invoker = Invoker(work, clock=clock)
+    on_main_thread(invoker, _STABLE_CALLS)
+    work.cost = 0.5
+    assert on_main_thread(invoker, _SAMPLE + 1)[-1] is False
+
+
+def test_code_near_the_threshold_is_timed_on_every_call() -> None:
+    clock = Clock()
+    invoker = Invoker(Work(clock, cost=0.0005), clock=clock)
+    on_main_thread(invoker, _STABLE_CALLS)
+    clock.reads = 0
+    assert on_main_thread(invoker, 10) == [True] * 10
+    assert clock.reads == 2 * 10
 
 
 def test_the_threshold_decides_what_is_cheap() -> None:

@@ -303,6 +303,16 @@ def test_tags_and_metrics_are_merged_into_meta(python_component: Make) -> None:
     assert [metric["key"] for metric in result.meta["metrics"]] == ["c", "g"]
 
 
+@pytest.mark.parametrize("request_meta", [{"puid": "p"}, {"puid": "p", "tags": {}}, {"puid": "p", "tags": {"a": 1}}])
+def test_a_class_without_tags_or_metrics_passes_the_request_meta_on(
+    python_component: Make, request_meta: dict[str, Any]
+) -> None:
+    component = python_component("class Model:\n    def transform_input(self, X, names):\n        return X\n")
+    result = asyncio.run(component.transform_input(request(meta=request_meta)))
+    assert result.meta == request_meta
+    assert result.meta is not request_meta
+
+
 @pytest.mark.parametrize(
     "metrics",
     [[{"type": "HISTOGRAM", "key": "c", "value": 1}], [{"type": "GAUGE", "key": "c", "value": "high"}], ["c"]],

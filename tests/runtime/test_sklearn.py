@@ -1,14 +1,18 @@
 import asyncio
+import mmap
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
 from daneel.errors import InvalidInput, LoadError
 from daneel.protocol.payload import Payload
@@ -157,3 +161,42 @@ def test_regressor_and_transformer_metadata(model_folder: Save, estimator: Any, 
     metadata = loaded(model_folder(estimator)).metadata().v2()
     assert metadata["inputs"][0]["shape"] == [-1, 2]
     assert metadata["outputs"] == [output]
+
+
+def mapped(array: Any) -> bool:
+    """Whether the array's memory is a mapping of a file: a numpy.memmap, or a view of one or of an mmap."""
+    while array is not None:
+        if isinstance(array, (np.memmap, mmap.mmap)):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+def test_an_uncompressed_joblib_file_is_memory_mapped_and_predicts_the_same(model_folder: Save) -> None:
+    wide = np.random.default_rng(0).normal(size=(300, 400))
+    classifier = LogisticRegression(max_iter=50).fit(wide, np.arange(300) % 3)
+    component = loaded(model_folder(classifier))
+    assert mapped(component.estimator.coef_)
+    np.testing.assert_array_equal(predict(component, wide).data, classifier.predict_proba(wide))
+
+
+def test_a_compressed_joblib_file_loads_unmapped_and_quietly(tmp_path: Path, classifier: Any) -> None:
+    joblib.dump(classifier, tmp_path / "model.joblib", compress=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # joblib warns when asked to map a compressed file
+        component = loaded(tmp_path)
+    assert not mapped(component.estimator.coef_)
+    np.testing.assert_array_equal(predict(component, X).data, classifier.predict_proba(X))
+
+
+def test_a_mapped_estimator_that_writes_to_its_arrays_still_predicts(model_folder: Save) -> None:
+    svc = SVC().fit(X, Y)  # libsvm takes its support vectors as writable buffers
+    component = loaded(model_folder(svc))
+    assert mapped(component.estimator.support_vectors_)
+    assert predict(component, X).data.tolist() == svc.predict(X).tolist()
+
+
+def test_writes_to_a_mapped_array_stay_in_the_process(model_folder: Save, classifier: Any) -> None:
+    folder = model_folder(classifier)
+    loaded(folder).estimator.coef_[0, 0] = 42.0
+    assert loaded(folder).estimator.coef_[0, 0] == classifier.coef_[0, 0]

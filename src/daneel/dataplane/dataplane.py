@@ -6,10 +6,10 @@ allowed); they raise :class:`daneel.errors.DaneelError` for every failure.
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import secrets
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -35,9 +35,30 @@ SELDON_METHODS = (
 )
 
 
+class Ids:
+    """Unique ids for requests that come without one, with no system call per id (uuid4 makes one).
+
+    Each data plane draws a random prefix once and counts after it, so ids are unique across
+    processes and restarts, and still look as clients expect: a UUID for V2, 26 hex digits for
+    Seldon's `puid`.
+    """
+
+    def __init__(self) -> None:
+        self._count = itertools.count()
+        self._uuid = str(uuid.uuid4())[:24]  # the first four groups; a 12-digit count is the fifth
+        self._puid = secrets.token_hex(7)
+
+    def uuid(self) -> str:
+        return f"{self._uuid}{next(self._count):012x}"
+
+    def puid(self) -> str:
+        return f"{self._puid}{next(self._count):012x}"
+
+
 class DataPlane:
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
+        self.ids = Ids()
 
     # Open Inference Protocol
 
@@ -58,10 +79,12 @@ class DataPlane:
 
     async def _infer(self, component: Component, method: str, version: str | None, request: v2.InferenceRequest) -> Any:
         result = await _guard(component, getattr(component, method)(v2.to_payload(request)))
-        with _encoding(component):
+        try:
             outputs = v2.encode_outputs(result, request.outputs)
-        request_id = request.id if request.id is not None else str(uuid.uuid4())
-        parameters = _v2_parameters(result.meta)
+        except (ValueError, TypeError) as exc:
+            raise _unencodable(component, exc) from exc
+        request_id = request.id if request.id is not None else self.ids.uuid()
+        parameters = _v2_parameters(result.meta) if result.meta else None
         return v2.encode_response(component.name, version, request_id, outputs, parameters)
 
     def model_metadata(self, model: str, version: str | None) -> dict[str, Any]:
@@ -128,12 +151,14 @@ class DataPlane:
         self, component: Component, result: Payload, form: str, request_meta: dict[str, Any]
     ) -> dict[str, Any]:
         meta = {**request_meta, **result.meta}
-        meta["puid"] = request_meta.get("puid") or secrets.token_hex(13)
+        meta["puid"] = request_meta.get("puid") or self.ids.puid()
         meta.setdefault("tags", {})
         meta["requestPath"] = result.meta.get("requestPath") or {component.name: component.implementation}
         result.meta = meta
-        with _encoding(component):
+        try:
             return v1.encode_message(result, form)
+        except (ValueError, TypeError) as exc:
+            raise _unencodable(component, exc) from exc
 
     def seldon_metadata(self) -> dict[str, Any]:
         return self.repository.default().metadata().v1()
@@ -158,13 +183,9 @@ async def _guard(component: Component, call: Awaitable[T]) -> T:
         raise ModelError(f"{component.name}: {describe(exc)}") from exc
 
 
-@contextlib.contextmanager
-def _encoding(component: Component) -> Iterator[None]:
+def _unencodable(component: Component, exc: Exception) -> ModelError:
     """A result that cannot be put on the wire (a ragged list, an odd type) is the model's error."""
-    try:
-        yield
-    except (ValueError, TypeError) as exc:
-        raise ModelError(f"{component.name} returned a result that cannot be encoded: {exc}") from exc
+    return ModelError(f"{component.name} returned a result that cannot be encoded: {exc}")
 
 
 def _v2_parameters(meta: dict[str, Any]) -> dict[str, Any]:

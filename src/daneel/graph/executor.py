@@ -94,9 +94,9 @@ class _Trace:
 
     def record(self, request: Payload, result: Payload) -> None:
         """Keep the tags a node set or changed, and the metrics it reported."""
-        before = request.meta.get("tags") or {}
-        after = result.meta.get("tags") or {}
-        if isinstance(after, dict):
+        after = result.meta.get("tags")
+        if after and isinstance(after, dict):
+            before = request.meta.get("tags") or {}
             self.tags.update((k, v) for k, v in after.items() if k not in before or before[k] != v)
         metrics = result.meta.get("metrics")
         if isinstance(metrics, list):
@@ -189,9 +189,12 @@ class Graph(Component):
         if choice == NO_CHILDREN:
             return payload
         chosen = _chosen(node, choice)
-        traces = [_Trace() for _ in chosen]
-        outputs = await _concurrently([self._predict(c, payload, t) for c, t in zip(chosen, traces, strict=True)])
-        trace.join(traces)
+        if len(chosen) == 1:  # a chain: nothing runs beside the child, so it records straight into this trace
+            outputs = [await self._predict(chosen[0], payload, trace)]
+        else:
+            traces = [_Trace() for _ in chosen]
+            outputs = await _concurrently([self._predict(c, payload, t) for c, t in zip(chosen, traces, strict=True)])
+            trace.join(traces)
         if AGGREGATE not in node.calls:
             return outputs[0]
         result = await self._run(node, AGGREGATE, calls.aggregate(node.component, [_clean(p) for p in outputs]))
@@ -219,18 +222,13 @@ class Graph(Component):
 
     async def _run(self, node: GraphNode, method: str, call: Awaitable[T]) -> T:
         """Await one call on a node within its timeout; any failure names the node."""
-        scope = asyncio.timeout(node.timeout_s)
         try:
-            async with scope:
-                return await call
+            # Most nodes have no timeout: they skip the cost of arming and disarming one on every call.
+            return await (call if node.timeout_s is None else _within(node.timeout_s, node.name, method, call))
         except DaneelError as exc:
             if _names(exc, node.name):
                 raise
             raise _renamed(exc, f"{node.name}: {exc.message}") from exc
-        except TimeoutError as exc:
-            if scope.expired():
-                raise ModelTimeout(f"{node.name}: {method} took longer than {node.timeout_s} s") from None
-            raise ModelError(f"{node.name}: {describe(exc)}") from exc
         except Exception as exc:
             raise ModelError(f"{node.name}: {describe(exc)}") from exc
 
@@ -248,6 +246,18 @@ class Graph(Component):
             trace.join(traces)
         if receives:
             await self._run(node, SEND_FEEDBACK, calls.send_feedback(node.component, feedback))
+
+
+async def _within(seconds: float, name: str, method: str, call: Awaitable[T]) -> T:
+    """`call`, or ModelTimeout once it has taken `seconds`; a TimeoutError of its own passes as it is."""
+    scope = asyncio.timeout(seconds)
+    try:
+        async with scope:
+            return await call
+    except TimeoutError:
+        if scope.expired():
+            raise ModelTimeout(f"{name}: {method} took longer than {seconds} s") from None
+        raise
 
 
 def _feedback_route(node: GraphNode, feedback: Feedback) -> int:

@@ -8,9 +8,8 @@ every component signature carrying them.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -20,6 +19,17 @@ class RequestContext:
 
     raw_headers: Sequence[tuple[bytes, bytes]] = ()
     response_headers: dict[str, str] = field(default_factory=dict)
+    _token: contextvars.Token[RequestContext | None] | None = field(default=None, init=False, repr=False, compare=False)
+
+    # A class rather than contextlib.contextmanager: entered once per request, it should cost a call, not a generator.
+    def __enter__(self) -> RequestContext:
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
 
     def header(self, name: str) -> str | None:
         wanted = name.lower().encode("latin-1")
@@ -32,14 +42,9 @@ class RequestContext:
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("daneel_request", default=None)
 
 
-@contextlib.contextmanager
-def request_context(raw_headers: Sequence[tuple[bytes, bytes]] = ()) -> Iterator[RequestContext]:
-    context = RequestContext(raw_headers)
-    token = _current.set(context)
-    try:
-        yield context
-    finally:
-        _current.reset(token)
+def request_context(raw_headers: Sequence[tuple[bytes, bytes]] = ()) -> RequestContext:
+    """A new request's context; `with` it to make it the :func:`current` one."""
+    return RequestContext(raw_headers)
 
 
 def current() -> RequestContext:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from daneel.errors import InvalidInput
 from daneel.protocol import codecs
-from daneel.protocol.datatypes import from_numpy, to_numpy
-from daneel.protocol.payload import Payload, as_array
+from daneel.protocol.datatypes import DATATYPES, from_numpy, to_numpy
+from daneel.protocol.payload import Payload
 
 
 @dataclass(slots=True)
@@ -46,55 +46,62 @@ def decode_request(body: Any, decode: Callable[[Any, str], Tensor] | None = None
     if not isinstance(body, dict):
         raise InvalidInput("body", "expected a JSON object with an 'inputs' list")
     parameters = _object(body.get("parameters"), "parameters")
-    codecs.check_content_type(parameters.get("content_type"), None, "")
+    if parameters:
+        codecs.check_content_type(parameters.get("content_type"), None, "")
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidInput("inputs", "expected a non-empty list of input tensors")
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput("id", "expected a string")
-    return InferenceRequest(
-        inputs=_unique([decode(item, f"inputs[{i}]") for i, item in enumerate(inputs)]),
-        id=request_id,
-        outputs=_requested_outputs(body.get("outputs")),
-        parameters=parameters,
-    )
+    tensors = [decode(item, f"inputs[{i}]") for i, item in enumerate(inputs)]
+    if len(tensors) > 1:
+        _check_unique(tensors)
+    outputs = body.get("outputs")
+    return InferenceRequest(tensors, request_id, None if outputs is None else _requested_outputs(outputs), parameters)
 
 
-def _unique(tensors: list[Tensor]) -> list[Tensor]:
+def _check_unique(tensors: list[Tensor]) -> None:
     seen: set[str] = set()
     for i, tensor in enumerate(tensors):
         if tensor.name in seen:
             raise InvalidInput(f"inputs[{i}].name", f"duplicate input name {tensor.name!r}")
         seen.add(tensor.name)
-    return tensors
 
 
 def decode_tensor(obj: Any, path: str) -> Tensor:
     tensor = tensor_header(obj, path)
-    if obj.get("data") is None:
+    data = obj.get("data")
+    if data is None:
         raise InvalidInput(f"{path}.data", "is missing")
-    content_type = tensor.parameters.get("content_type")
     if tensor.datatype == "BYTES":
-        tensor.data = codecs.decode_bytes(obj["data"], tensor.shape, content_type, f"{path}.data")
+        content_type = tensor.parameters.get("content_type")
+        tensor.data = codecs.decode_bytes(data, tensor.shape, content_type, f"{path}.data")
     else:
-        tensor.data = _numeric(obj["data"], to_numpy(tensor.datatype, ""), tensor.shape, f"{path}.data")
+        tensor.data = _numeric(data, to_numpy(tensor.datatype, ""), tensor.shape, f"{path}.data")
     return tensor
 
 
 def tensor_header(obj: Any, path: str) -> Tensor:
     """A tensor's name, shape, datatype and parameters, checked; its `data` is left None."""
+    # Field names are put together only for an error: this runs for every tensor of every request.
     if not isinstance(obj, dict):
         raise InvalidInput(path, "expected an object with name, shape, datatype and data")
     name = obj.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"{path}.name", "expected a non-empty string")
-    shape = _shape(obj.get("shape"), f"{path}.shape")
+    shape = obj.get("shape")
+    if not _is_shape(shape):
+        raise InvalidInput(f"{path}.shape", "expected a list of non-negative integers")
     datatype = obj.get("datatype")
     if not isinstance(datatype, str):
         raise InvalidInput(f"{path}.datatype", "expected a string such as FP32, INT64 or BYTES")
-    to_numpy(datatype, f"{path}.datatype")
-    parameters = _object(obj.get("parameters"), f"{path}.parameters")
+    if datatype not in _DATATYPES:
+        to_numpy(datatype, f"{path}.datatype")  # raises, saying which datatypes there are
+    parameters = obj.get("parameters")
+    if parameters is None:
+        return Tensor(name, datatype, shape, None, {})
+    parameters = _object(parameters, f"{path}.parameters")
     codecs.check_content_type(parameters.get("content_type"), datatype, path)
     return Tensor(name, datatype, shape, None, parameters)
 
@@ -104,7 +111,7 @@ def _numeric(data: Any, dtype: np.dtype, shape: list[int], path: str) -> np.ndar
         parsed = np.asarray(data)
     except ValueError:
         raise InvalidInput(path, "expected a rectangular (flat or nested) list of numbers") from None
-    if parsed.size and not _acceptable(parsed, dtype):
+    if parsed.dtype.kind != dtype.kind and parsed.size and not _acceptable(parsed, dtype):
         raise InvalidInput(path, f"expected {_NAMES[dtype.kind]} for datatype {from_numpy(dtype)}")
     if dtype.kind not in "iu":
         return reshape(parsed.astype(dtype, copy=False), shape, path)
@@ -116,6 +123,7 @@ def _numeric(data: Any, dtype: np.dtype, shape: list[int], path: str) -> np.ndar
 
 
 _NAMES = {"b": "true/false values", "i": "integers", "u": "integers", "f": "numbers"}
+_DATATYPES = frozenset(DATATYPES)
 
 
 def _acceptable(parsed: np.ndarray, dtype: np.dtype) -> bool:
@@ -143,10 +151,9 @@ def reshape(array: np.ndarray, shape: list[int], path: str) -> np.ndarray:
     return array.reshape(shape)
 
 
-def _shape(value: Any, path: str) -> list[int]:
-    if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value):
-        raise InvalidInput(path, "expected a list of non-negative integers")
-    return value
+def _is_shape(value: Any) -> TypeGuard[list[int]]:
+    """A list of non-negative integers (JSON's, so exactly int: never bool)."""
+    return isinstance(value, list) and all(type(dim) is int and dim >= 0 for dim in value)
 
 
 def _object(value: Any, path: str) -> dict[str, Any]:
@@ -188,7 +195,7 @@ def to_payload(request: InferenceRequest) -> Payload:
 def encode_outputs(result: Payload, requested: list[str] | None) -> list[dict[str, Any]]:
     """Turn a component's result into V2 output tensors, keeping only `requested`."""
     outputs = [_encode_output(name, value) for name, value in _named_results(result)]
-    if requested is None:
+    if requested is None or (len(outputs) == 1 and requested == [outputs[0]["name"]]):
         return outputs
     by_name = {output["name"]: output for output in outputs}
     for i, name in enumerate(requested):
@@ -200,6 +207,8 @@ def encode_outputs(result: Payload, requested: list[str] | None) -> list[dict[st
 
 def _named_results(result: Payload) -> list[tuple[str, Any]]:
     data = result.data
+    if isinstance(data, np.ndarray):
+        return [(result.output_name or "output-0", data)]
     if isinstance(data, dict):
         return list(data.items())
     if codecs.is_dataframe(data):
@@ -212,9 +221,12 @@ def _encode_output(name: str, value: Any) -> dict[str, Any]:
         return codecs.bytes_output(name, [value], [1])
     if isinstance(value, (bytes, bytearray)):
         return codecs.bytes_output(name, [bytes(value)], [1])
-    array = as_array(value)
-    if array.dtype.kind in "SU" and not isinstance(value, np.ndarray):
-        array = np.asarray(value, dtype=object)  # numpy's fixed-width strings drop trailing NUL bytes
+    if isinstance(value, np.ndarray):
+        array = value
+    else:
+        array = np.asarray(value)
+        if array.dtype.kind in "SU":
+            array = np.asarray(value, dtype=object)  # numpy's fixed-width strings drop trailing NUL bytes
     datatype = from_numpy(array.dtype)
     if datatype == "BYTES":
         return codecs.bytes_output(name, array.reshape(-1).tolist(), list(array.shape))

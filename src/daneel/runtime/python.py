@@ -15,6 +15,8 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from daneel.errors import DaneelError, LoadError, ModelError, NotImplementedByModel
 from daneel.protocol.payload import Payload
 from daneel.protocol.v1 import Feedback
@@ -28,6 +30,8 @@ DATA_METHODS = ("predict", "transform_input", "transform_output", "route")
 OTHER_METHODS = ("aggregate", "send_feedback", "tags", "metrics", "health_status", "init_metadata")
 RAW_METHODS = ("predict", "transform_input", "transform_output", "route", "aggregate", "send_feedback")
 _METRIC_TYPES = ("COUNTER", "GAUGE", "TIMER")
+#: Results that are data as they are, never Seldon's ClientResponse: told apart by their exact type at once.
+_PLAIN = frozenset({np.ndarray, list, dict, str, bytes, int, float, bool, type(None)})
 
 
 def implements(cls: type, method: str) -> bool:
@@ -123,24 +127,31 @@ class PythonComponent(Component):
             return default
 
     async def _data_method(self, method: str, payload: Payload) -> Payload:
-        missing = object()
-        result = await self._optional(method, missing, payload.data, payload.names, payload.meta)
-        if result is missing:
-            if method == "predict":
-                raise NotImplementedByModel(f"component {self.name!r} does not implement predict")
-            return payload
-        return await self._response(result, payload.meta)
+        if method in self._calls:
+            try:
+                result = await self._call(method, payload.data, payload.names, payload.meta)
+            except _NotImplemented:
+                pass
+            else:
+                return await self._response(result, payload.meta)
+        if method == "predict":
+            raise NotImplementedByModel(f"component {self.name!r} does not implement predict")
+        return payload
 
     async def _response(self, result: Any, request_meta: dict[str, Any]) -> Payload:
         data, tags, metrics = _unwrap(result)
+        # Only classes that define tags() or metrics() are asked: a pass-through node should cost about a call.
+        if "tags" in self._calls:
+            tags = {**(await self._optional("tags", {}) or {}), **tags}
+        if "metrics" in self._calls:
+            metrics = [*(await self._optional("metrics", []) or []), *metrics]
         meta = dict(request_meta)
-        merged_tags = {**meta.get("tags", {}), **(await self._optional("tags", {}) or {}), **tags}
-        merged_metrics = [*(await self._optional("metrics", []) or []), *metrics]
-        _check_metrics(merged_metrics, self.name)
-        if merged_tags:
-            meta["tags"] = merged_tags
-        if merged_metrics:
-            meta["metrics"] = merged_metrics
+        request_tags = meta.get("tags")
+        if tags or request_tags:
+            meta["tags"] = {**request_tags, **tags} if request_tags else tags
+        if metrics:
+            _check_metrics(metrics, self.name)
+            meta["metrics"] = metrics
         return Payload(data, column_names(data, self._class_names()), meta)
 
     def _class_names(self) -> list[str] | None:
@@ -254,6 +265,8 @@ def _by_position(param: inspect.Parameter, keyword: str) -> bool:
 
 def _unwrap(result: Any) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
     """Accept Seldon's ClientResponse/SeldonResponse (data, tags, metrics) as well as plain data."""
+    if type(result) in _PLAIN:
+        return result, {}, []
     wrapped = all(hasattr(result, a) for a in ("data", "tags", "metrics")) and not hasattr(result, "shape")
     if wrapped:
         return result.data, dict(result.tags or {}), list(result.metrics or [])

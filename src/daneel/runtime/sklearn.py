@@ -32,6 +32,8 @@ class SKLearnComponent(SavedModel):
     def configure(self) -> None:
         self.method: str | None = self.choice("method", METHODS, None)
         self.estimator: Any = None
+        self._features: int | None = None  # columns the estimator was fitted on, where it says
+        self._named = False  # whether it was fitted on named columns
 
     async def load(self) -> None:
         self.estimator = await asyncio.to_thread(_read, self.model_file())
@@ -43,6 +45,8 @@ class SKLearnComponent(SavedModel):
                 f"parameter method: {type(self.estimator).__name__} has no {self.method!r};"
                 f" expected one of {', '.join(available)}"
             )
+        self._features = getattr(self.estimator, "n_features_in_", None)
+        self._named = hasattr(self.estimator, "feature_names_in_")
         self._call = Invoker(fn, self._policy, executor=self._executor)
 
     async def predict(self, payload: Payload) -> Payload:
@@ -56,17 +60,18 @@ class SKLearnComponent(SavedModel):
         return Payload(result, column_names(result, None), {}, output_name=self.method)
 
     def _check(self, X: Any) -> Any:
+        if isinstance(X, np.ndarray):
+            return self._rows(X)
         if isinstance(X, dict):
             hint = "several V2 inputs are taken as columns with content_type 'pd'"
             raise InvalidInput("input", f"expected one array of rows, got {len(X)} named entries; {hint}")
         if codecs.is_dataframe(X):
             # Columns are matched by name only where the estimator was fitted on named columns.
-            if hasattr(self.estimator, "feature_names_in_"):
-                return X
-            X = X.to_numpy()
-        if not isinstance(X, np.ndarray):
-            raise InvalidInput("input", f"expected an array of rows, got {type(X).__name__}")
-        expected = getattr(self.estimator, "n_features_in_", None)
+            return X if self._named else self._rows(X.to_numpy())
+        raise InvalidInput("input", f"expected an array of rows, got {type(X).__name__}")
+
+    def _rows(self, X: np.ndarray) -> np.ndarray:
+        expected = self._features
         if expected is None:
             return X
         if X.ndim == 1:
@@ -93,14 +98,28 @@ class SKLearnComponent(SavedModel):
 
 
 def _read(path: Path) -> Any:
+    """The estimator; an uncompressed joblib file's arrays are memory-mapped, so --workers share their pages.
+
+    Copy-on-write ("c"), not read-only: some estimators (SVC) need writable arrays, and a page
+    written stays private to that process while the rest remain shared through the page cache.
+    """
     joblib = needs("joblib", "sklearn")
     try:
         if path.suffix == ".pkl":
             with path.open("rb") as f:
                 return pickle.load(f)
-        return joblib.load(path)
+        return joblib.load(path, mmap_mode="c" if _is_plain_pickle(path) else None)
     except Exception as exc:
         raise LoadError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def _is_plain_pickle(path: Path) -> bool:
+    """Whether the file starts as a pickle does (PROTO opcode) rather than as a compressed stream (zlib, gzip, lz4...).
+
+    joblib ignores mmap_mode for compressed files only after warning about it; this spares the warning.
+    """
+    with path.open("rb") as f:
+        return f.read(1) == b"\x80"
 
 
 def _default_method(estimator: Any) -> str:

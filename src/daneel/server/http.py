@@ -82,33 +82,38 @@ async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
     length = header(scope, b"content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(limit)
-    chunks = []
-    size = 0
-    more = True
-    while more:
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    size = len(body)
+    if size > limit:
+        raise PayloadTooLarge(limit)
+    if not message.get("more_body", False):
+        return body
+    chunks = [body]
+    while message.get("more_body", False):
         message = await receive()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(limit)
         chunks.append(chunk)
-        more = message.get("more_body", False)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return b"".join(chunks)
 
 
 def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
-            return str(value.decode("latin-1"))
+            decoded: str = value.decode("latin-1")
+            return decoded
     return None
 
 
 def parse_json(body: bytes) -> Any:
-    if not body.strip():
-        raise InvalidInput("body", "is empty; expected a JSON document")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if not body.strip():
+            raise InvalidInput("body", "is empty; expected a JSON document") from None
         raise InvalidInput("body", f"invalid JSON ({exc})") from None
 
 
@@ -139,6 +144,8 @@ def _multipart_field(content_type: str, body: bytes, name: str) -> bytes:
 
 
 async def send(send_fn: Any, response: Response) -> None:
-    headers = [(b"content-type", response.content_type), (b"content-length", str(len(response.body)).encode())]
-    await send_fn({"type": "http.response.start", "status": response.status, "headers": headers + response.headers})
+    headers = [(b"content-type", response.content_type), (b"content-length", b"%d" % len(response.body))]
+    if response.headers:
+        headers += response.headers
+    await send_fn({"type": "http.response.start", "status": response.status, "headers": headers})
     await send_fn({"type": "http.response.body", "body": response.body})

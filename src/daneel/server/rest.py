@@ -7,8 +7,10 @@ belongs to.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from daneel.dataplane.dataplane import DataPlane
@@ -37,6 +39,19 @@ _SELDON_POST = {
 _REPOSITORY_MODELS = "/v2/repository/models/"
 _TEXT = b"text/plain; charset=utf-8"
 _MODEL_SIDE = ("/predict", "/transform-input", "/transform-output", "/route", "/aggregate", "/send-feedback")
+#: Distinct request paths whose route is remembered; each model's paths are a handful of them.
+_ROUTES_KEPT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a request path leads: its handlers by method (None: nowhere), and the model and version it names."""
+
+    path: str  # without Seldon's gateway prefix
+    seldon: bool  # errors take the Seldon protocol's shape
+    methods: dict[str, Handler] | None
+    model: str | None = None
+    version: str | None = None
 
 
 class RestApp:
@@ -58,51 +73,63 @@ class RestApp:
         for path, method in _SELDON_POST.items():
             handler = self._seldon_handler(method)
             self.routes[path] = {"POST": handler, "GET": handler} if path in _MODEL_SIDE else {"POST": handler}
+        self._model_routes: dict[tuple[str, ...], dict[str, Handler]] = {
+            (): {"GET": self._model_metadata},
+            ("ready",): {"GET": self._model_ready},
+            ("infer",): {"POST": self._infer},
+        }
+        self._repository_routes: dict[str, dict[str, Handler]] = {
+            "load": {"POST": self._load_model},
+            "unload": {"POST": self._unload_model},
+        }
+        # Routing a path is pure, so each distinct path is parsed once rather than on every request.
+        self.route = functools.lru_cache(maxsize=_ROUTES_KEPT)(self._resolve)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        path = _strip_gateway(scope["path"])
-        seldon = not path.startswith("/v2")
+        route = self.route(scope["path"])
         with request_context(scope["headers"]) as context:
             try:
-                response = await self._dispatch(scope, receive, path, seldon)
+                response = await self._dispatch(scope, receive, route)
             except DaneelError as exc:
-                response = http.error_response(exc, seldon)
+                response = http.error_response(exc, route.seldon)
             except Exception as exc:  # the server never dies of a request
-                log.exception("unexpected error on %s %s", scope["method"], path)
-                response = http.error_response(DaneelError(f"internal error: {type(exc).__name__}: {exc}"), seldon)
+                log.exception("unexpected error on %s %s", scope["method"], route.path)
+                error = DaneelError(f"internal error: {type(exc).__name__}: {exc}")
+                response = http.error_response(error, route.seldon)
         for name, value in context.response_headers.items():
             response.headers.append((name.encode("latin-1"), value.encode("latin-1")))
         await http.send(send, response)
 
-    async def _dispatch(self, scope: Scope, receive: Any, path: str, seldon: bool) -> Response:
-        methods = self.routes.get(path)
-        model = version = None
-        if methods is None and path.startswith("/v2/models/"):
-            methods, model, version = self._model_route(path)
-        if methods is None and path.startswith(_REPOSITORY_MODELS):
-            methods, model = self._repository_route(path)
-        if methods is None:
-            raise NotFound(f"no such path: {path}")
-        handler = methods.get(scope["method"])
+    async def _dispatch(self, scope: Scope, receive: Any, route: Route) -> Response:
+        if route.methods is None:
+            raise NotFound(f"no such path: {route.path}")
+        handler = route.methods.get(scope["method"])
         if handler is None:
-            return http.method_not_allowed(scope["method"], path, list(methods), seldon)
-        return await handler(scope, receive, model, version)
+            return http.method_not_allowed(scope["method"], route.path, list(route.methods), route.seldon)
+        return await handler(scope, receive, route.model, route.version)
 
-    def _model_route(self, path: str) -> tuple[dict[str, Handler] | None, str | None, str | None]:
-        parts = path[len("/v2/models/") :].split("/")
+    def _resolve(self, raw_path: str) -> Route:
+        path = _strip_gateway(raw_path)
+        seldon = not path.startswith("/v2")
+        methods = self.routes.get(path)
+        if methods is not None:
+            return Route(path, seldon, methods)
+        if path.startswith("/v2/models/"):
+            return Route(path, seldon, *self._model_route(path[len("/v2/models/") :].split("/")))
+        if path.startswith(_REPOSITORY_MODELS):
+            model, _, action = path[len(_REPOSITORY_MODELS) :].partition("/")
+            return Route(path, seldon, self._repository_routes.get(action) if model else None, model)
+        return Route(path, seldon, None)
+
+    def _model_route(self, parts: list[str]) -> tuple[dict[str, Handler] | None, str, str | None]:
+        """/v2/models/{model}[/versions/{version}][/ready|/infer], split at its slashes after /v2/models/."""
         model, rest = parts[0], parts[1:]
         version = None
         if len(rest) >= 2 and rest[0] == "versions":
             version, rest = rest[1], rest[2:]
-        if not model or not rest:
-            return ({"GET": self._model_metadata} if model else None), model, version
-        if rest == ["ready"]:
-            return {"GET": self._model_ready}, model, version
-        if rest == ["infer"]:
-            return {"POST": self._infer}, model, version
-        return None, model, version
+        return (self._model_routes.get(tuple(rest)) if model else None), model, version
 
     # Open Inference Protocol
 
@@ -133,14 +160,11 @@ class RestApp:
             response = await self.dataplane.infer(str(model), version, request)
         else:
             response = await self.dataplane.infer_decoded(str(model), version, binary.decode_request(request, blob))
+        if not (wanted.default or wanted.named):
+            return json_response(response)  # nothing asked for in binary: plain JSON, nothing to split out
         return http.tensors_response(*binary.encode_response(response, wanted))
 
     # The repository extension
-
-    def _repository_route(self, path: str) -> tuple[dict[str, Handler] | None, str | None]:
-        model, _, action = path[len(_REPOSITORY_MODELS) :].partition("/")
-        handler = {"load": self._load_model, "unload": self._unload_model}.get(action)
-        return ({"POST": handler} if model and handler else None), model
 
     async def _repository_index(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         body = await http.read_body(scope, receive, self.max_body_bytes)
