@@ -11,7 +11,7 @@ import pytest
 from daneel.errors import InvalidInput, LoadError, NotReady
 from daneel.protocol.payload import Payload
 from daneel.protocol.v1 import Feedback
-from daneel.runtime import loader
+from daneel.runtime import batching, loader
 from daneel.runtime.batching import Batched, wrap
 from daneel.runtime.component import Component, Kind, Metadata
 from daneel.runtime.python import PythonComponent
@@ -502,3 +502,19 @@ def test_a_batchable_transformer_batches_transform_input(user_module: Callable[[
     assert component.kind is Kind.TRANSFORMER and isinstance(component, Batched)
     assert isinstance(component.inner, PythonComponent) and component.inner.obj.calls == [3]
     assert [r.data[0, 0] for r in results] == [0.0, 10.0, 20.0]
+
+
+def test_under_light_load_leaders_stop_waiting_a_loop_turn_but_probe_for_company() -> None:
+    model = Doubler()
+    component = batched(model, max_batch_size=64)
+    for value in range(batching.ALONE_BEFORE_SKIPPING + 1):
+        concurrently(component.predict(rows(float(value))))
+    model.calls.clear()
+    burst = 2 * batching.PROBE_EVERY  # requests due together, as when load rises
+    concurrently(*(component.predict(rows(float(value))) for value in range(burst)))
+    lone, merged = model.calls[:-1], model.calls[-1]
+    assert set(lone) <= {1} and len(lone) < batching.PROBE_EVERY  # until the probe, each goes alone
+    assert merged == burst - len(lone) > 1  # the probe waits its turn and the rest join it
+    model.calls.clear()
+    concurrently(component.predict(rows(1.0)), component.predict(rows(2.0)))
+    assert model.calls == [2]  # having found company, leaders wait their turn again

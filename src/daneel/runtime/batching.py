@@ -39,6 +39,11 @@ log = logging.getLogger("daneel.batching")
 #: A model whose batches keep failing while each request succeeds alone (a graph with a fixed batch
 #: size of 1, say) is called request by request from then on; one such failure may be transient.
 FAILED_BATCHES_TO_TURN_OFF = 3
+#: After this many leading requests in a row that nothing joined (light load), a leader skips its
+#: loop turn, saving its cost at concurrency 1, except every PROBE_EVERY-th, which looks for company
+#: again so that batches form once load rises. Requests that arrive while a call runs queue either way.
+ALONE_BEFORE_SKIPPING = 16
+PROBE_EVERY = 8
 
 
 class Call(Protocol):
@@ -83,6 +88,7 @@ class Batcher:
         self._running: list[_Pending] = []
         self._busy = False  # a batch is forming or running; new requests queue behind it
         self._failed_batches = 0  # in a row, each of whose requests then succeeded alone
+        self._alone = 0  # leading requests in a row that nothing joined
         self._drain: asyncio.Task[None] | None = None
         self._filled: asyncio.Future[None] | None = None
 
@@ -112,11 +118,16 @@ class Batcher:
         """
         self._busy = True
         try:
-            await (self._wait_to_fill() if self.max_latency_s else asyncio.sleep(0))
+            if self.max_latency_s:
+                await self._wait_to_fill()
+            elif self._alone < ALONE_BEFORE_SKIPPING or self._alone % PROBE_EVERY == 0:
+                await asyncio.sleep(0)
             if len(self._queue) == 1:  # nothing joined it: the plain call
+                self._alone += 1
                 self._queue.clear()
                 self.stats.record(1)
                 return await self.call(pending.payload)
+            self._alone = 0
             self._running = self._take()
             await self._run(self._running)
         except BaseException:
