@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from daneel.errors import InvalidInput, LoadError
+from daneel.errors import LoadError
 from daneel.protocol import codecs
 from daneel.protocol.payload import Payload
 from daneel.runtime import tensors
@@ -40,12 +40,7 @@ class LightGBMComponent(SavedModel):
         self._call = Invoker(self.booster.predict, self._policy, executor=self._executor)
 
     async def predict(self, payload: Payload) -> Payload:
-        assert self._call is not None, "predict called before load"
-        X = self._check(payload.data)
-        try:
-            result = await self._call(X)
-        except self._errors as exc:
-            raise InvalidInput("input", str(exc).strip()) from exc
+        result = await self.call(self._check(payload.data), self._errors)
         return Payload(result, column_names(result, None), {}, output_name="predict")
 
     def _check(self, X: Any) -> Any:

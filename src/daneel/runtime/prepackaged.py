@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daneel.errors import LoadError
+from daneel.errors import InvalidInput, LoadError
 from daneel.runtime.component import Component
 from daneel.runtime.invoke import Invoker
 
@@ -91,6 +91,14 @@ class SavedModel(Component):
 
     def configure(self) -> None:
         """Read `self.parameters` into attributes; a bad value is a LoadError naming the parameter."""
+
+    async def call(self, X: Any, bad_input: tuple[type[Exception], ...] = (ValueError,)) -> Any:
+        """Call the loaded model; the errors a framework raises for bad data are the request's (400)."""
+        assert self._call is not None, "predict called before load"
+        try:
+            return await self._call(X)
+        except bad_input as exc:
+            raise InvalidInput("input", str(exc).strip()) from exc
 
     def choice(self, key: str, allowed: tuple[str, ...], default: str | None) -> str | None:
         """Parameter `key`, which must be one of `allowed` when given."""

@@ -50,13 +50,8 @@ class SKLearnComponent(SavedModel):
         self._call = Invoker(fn, self._policy, executor=self._executor)
 
     async def predict(self, payload: Payload) -> Payload:
-        assert self._call is not None, "predict called before load"
-        X = self._check(payload.data)
-        try:
-            result = await self._call(X)
-        except ValueError as exc:
-            # scikit-learn validates its input with ValueError: a bad request, not a broken model.
-            raise InvalidInput("input", str(exc)) from exc
+        # scikit-learn validates its input with ValueError: a bad request, not a broken model.
+        result = await self.call(self._check(payload.data))
         return Payload(result, column_names(result, None), {}, output_name=self.method)
 
     def _check(self, X: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from daneel.errors import InvalidInput, LoadError
+from daneel.errors import LoadError
 from daneel.protocol import codecs
 from daneel.protocol.payload import Payload
 from daneel.runtime import tensors
@@ -53,13 +53,8 @@ class XGBoostComponent(SavedModel):
         self._call = Invoker(fn, self._policy, executor=self._executor)
 
     async def predict(self, payload: Payload) -> Payload:
-        assert self._call is not None, "predict called before load"
-        X = self._check(payload.data)
-        try:
-            result = await self._call(X)
-        except ValueError as exc:
-            # XGBoost rejects data (feature names, types) with ValueError; XGBoostError is one too.
-            raise InvalidInput("input", str(exc).strip()) from exc
+        # XGBoost rejects data (feature names, types) with ValueError; XGBoostError is one too.
+        result = await self.call(self._check(payload.data))
         return Payload(result, column_names(result, None), {}, output_name=self.method)
 
     def _check(self, X: Any) -> Any:
