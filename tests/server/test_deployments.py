@@ -137,11 +137,11 @@ def test_a_shadow_sees_every_request_and_its_failure_never_reaches_callers(
           - name: mirror
             shadow: true
             graph:
-              name: combine
-              type: COMBINER
-              implementation: AVERAGE_COMBINER
+              # The recorder answers first, then its child fails: every copy is recorded, every one fails.
+              name: recorder
+              implementation: models:Const
+              parameters: [{{name: value, value: "5", type: FLOAT}}, {{name: log, value: "{log}", type: STRING}}]
               children:
-              - {const_node("recorder", 5, str(log))}
               - {{name: broken, implementation: models:Broken}}
         """,
         "shadow.yaml",
@@ -153,6 +153,7 @@ def test_a_shadow_sees_every_request_and_its_failure_never_reaches_callers(
         assert response.json()["data"]["ndarray"] == [[1.0]]
         assert response.json()["meta"]["predictor"] == "main"
     wait_for(lambda: _lines(log) == 30, f"30 requests recorded by the shadow in {log}")
+    wait_for(lambda: server.stderr.count("shadow mirror failed") == 30, "30 shadow failures logged")
 
 
 def _lines(path: Path) -> int:
