@@ -2,6 +2,7 @@ import asyncio
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,3 +111,17 @@ def test_redis_stores_share_state_across_replicas(redis_url: str) -> None:
     shared, other = run(scenario())
     assert shared == [Branch(1.5, 0.25), Branch(40, 25), Branch()]
     assert other == [Branch()]
+
+
+OPEN_AT_ONCE = """
+import sys, time
+from daneel.graph.state import SqliteStore
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all start together, as forked workers do
+SqliteStore(sys.argv[1])
+"""
+
+
+def test_workers_opening_a_new_state_file_at_once_all_succeed(tmp_path: Path) -> None:
+    path, start = tmp_path / "fresh.sqlite", time.time() + 1.5
+    openers = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(path), str(start)]) for _ in range(6)]
+    assert [opener.wait(timeout=120) for opener in openers] == [0] * 6

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -92,12 +93,29 @@ class SqliteStore:
 def _connect(path: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        with db:
-            db.execute(_SCHEMA)
+        _set_up(db)
     except sqlite3.Error as exc:
         raise LoadError(f"state store {path}: {exc}") from exc
     return db
+
+
+def _set_up(db: sqlite3.Connection) -> None:
+    """WAL mode and the table, retried while another process (a second worker starting) holds the file.
+
+    Switching a new file to WAL can fail at once with "database is locked" instead of waiting out the
+    busy timeout, so the wait is done here.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:
+                db.execute(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class RedisStore:
