@@ -71,9 +71,10 @@ class Server:
     def returncode(self) -> int | None:
         return self.proc.poll()
 
-    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
-        """Wait until /v2/health/ready answers 200; fail with the server's stderr if it never does."""
-        _poll(self, "/v2/health/ready", timeout)
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S, in_a_row: int = 1) -> None:
+        """Wait until /v2/health/ready answers 200 (`in_a_row` times, each on a new connection, so that
+        every worker of several has loaded); fail with the server's stderr if it never does."""
+        _poll(self, "/v2/health/ready", timeout, in_a_row)
 
     def stop(self) -> None:
         """SIGTERM the process group (the server and its workers), then SIGKILL what is left."""
@@ -92,17 +93,19 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-def _poll(server: Server, path: str, timeout: float) -> None:
+def _poll(server: Server, path: str, timeout: float, in_a_row: int = 1) -> None:
     deadline = time.monotonic() + timeout
+    answered = 0
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             pytest.fail(f"daneel serve exited with {server.proc.returncode}:\n{server.stderr}")
         try:
-            if requests.get(server.url + path, timeout=5).status_code == 200:
-                return
+            answered = answered + 1 if requests.get(server.url + path, timeout=5).status_code == 200 else 0
         except (requests.ConnectionError, requests.Timeout):
-            pass
-        time.sleep(0.1)
+            answered = 0
+        if answered >= in_a_row:
+            return
+        time.sleep(0.1 if answered == 0 else 0)
     pytest.fail(f"daneel serve: {path} did not answer 200 within {timeout}s:\n{server.stderr}")
 
 
@@ -118,7 +121,8 @@ class Servers:
         server = self.start(target, *args, **options)
         _poll(server, "/health/ping", STARTUP_TIMEOUT_S)
         if ready:
-            server.wait_ready()
+            # A worker still loading answers 503 while another is ready; wait for all of them.
+            server.wait_ready(in_a_row=20 if "--workers" in args else 1)
         return server
 
     def exits(self, target: str | Path, *args: str, **options: Any) -> Server:
