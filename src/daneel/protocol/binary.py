@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from daneel.errors import InvalidInput
-from daneel.protocol import v2
+from daneel.protocol import codecs, v2
 from daneel.protocol.datatypes import to_numpy
 
 #: The name servers report in their metadata's `extensions` for this extension.
@@ -70,16 +70,12 @@ def bytes_data(items: list[bytes], shape: list[int], content_type: str | None, p
     `base64` gives a list of bytes, as the same tensor sent as JSON does once decoded; without a
     content type, an object array of the tensor's shape.
     """
-    expected = math.prod(shape)
-    if len(items) != expected:
-        raise InvalidInput(path, f"has {len(items)} elements but shape {shape} needs {expected}")
+    codecs.check_count(items, shape, path)
     if content_type == "str":
         return [_text(item, f"{path}[{i}]") for i, item in enumerate(items)]
     if content_type == "base64":
         return items
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
-    return array.reshape(shape)
+    return codecs.object_array(items, shape)
 
 
 def _text(item: bytes, path: str) -> str:

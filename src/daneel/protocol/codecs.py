@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,13 +35,23 @@ def decode_bytes(data: Any, shape: list[int], content_type: str | None, path: st
     items = _flatten(data)
     if not all(isinstance(item, str) for item in items):
         raise InvalidInput(path, "expected strings for datatype BYTES")
-    expected = int(np.prod(shape)) if shape else 1
-    if len(items) != expected:
-        raise InvalidInput(path, f"has {len(items)} elements but shape {shape} needs {expected}")
+    check_count(items, shape, path)
     if content_type == "base64":
         return [_b64decode(item, f"{path}[{i}]") for i, item in enumerate(items)]
     if content_type == "str":
         return items
+    return object_array(items, shape)
+
+
+def check_count(items: list[Any], shape: list[int], path: str) -> None:
+    """A tensor's elements must be as many as its shape holds."""
+    expected = math.prod(shape)
+    if len(items) != expected:
+        raise InvalidInput(path, f"has {len(items)} elements but shape {shape} needs {expected}")
+
+
+def object_array(items: list[Any], shape: list[int]) -> np.ndarray:
+    """BYTES elements (str or bytes) as an object array of the tensor's shape, each element kept as it is."""
     array = np.empty(len(items), dtype=object)
     array[:] = items
     return array.reshape(shape)

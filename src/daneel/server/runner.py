@@ -63,14 +63,7 @@ Build = Callable[..., Component]
 
 def bind(host: str, port: int) -> socket.socket:
     """Listen before anything loads, so a port in use fails fast and clearly."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise SystemExit(f"daneel: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock = _bound(host, port, "listen on")
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -83,18 +76,22 @@ def reserve(host: str, port: int) -> socket.socket:
     through SO_REUSEPORT. A plain bind first fails fast when another process listens there; the
     socket kept (bound, never listening, so it takes no connections) fixes the port that 0 picked.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise SystemExit(f"daneel: cannot listen for gRPC on {host}:{port}: {exc.strerror}") from None
+    with _bound(host, port, "listen for gRPC on") as probe:
         port = probe.getsockname()[1]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    return _bound(host, port, "listen for gRPC on", reuse_port=True)
+
+
+def _bound(host: str, port: int, purpose: str, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to host:port; a one-line exit naming `purpose` when the port is taken."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"daneel: cannot {purpose} {host}:{port}: {exc.strerror}") from None
     return sock
 
 
