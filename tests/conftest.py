@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -279,3 +280,40 @@ def user_module(tmp_path: Path) -> Iterator[Callable[[str], tuple[Path, str]]]:
     for entry in {str(tmp_path), str(tmp_path.resolve())}:
         while entry in sys.path:
             sys.path.remove(entry)
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"{what} did not listen within 30 s")
+
+
+@pytest.fixture(scope="session")
+def wait_for_port() -> Callable[[int, subprocess.Popen[bytes], str], None]:
+    """Wait until a process listens on a loopback port: `wait_for_port(port, proc, what)`; fail naming
+    `what` if it exits first or takes over 30 s."""
+    return _wait_for_port
+
+
+@pytest.fixture
+def node_model() -> Iterator[int]:
+    """tests/graph/node_model.js, a Seldon model in JavaScript (it triples values), served by Node.js."""
+    binary = shutil.which("node")
+    if binary is None:
+        pytest.skip("node (Node.js) is not installed")
+    port = free_port()
+    script = Path(__file__).parent / "graph" / "node_model.js"
+    proc = subprocess.Popen([binary, str(script), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_for_port(port, proc, "node_model.js")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
-import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import numpy as np
-import pytest
 
 from daneel.graph.executor import GraphNode, calls_for
 from daneel.protocol.payload import Payload
@@ -94,17 +91,3 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    """Wait until `proc` listens on `port`; fail naming `what` if it exits or takes over 30 s."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"{what} did not listen within 30 s")

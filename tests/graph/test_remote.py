@@ -1,6 +1,4 @@
 import json
-import shutil
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from daneel.protocol.v1 import Feedback
 from daneel.runtime.component import Kind
 from daneel.spec.model import Predictor
 
-from .helpers import Add, free_port, node, request, run, wait_for_port
+from .helpers import Add, free_port, node, request, run
 
 REMOTE = """
 import json
@@ -315,23 +313,6 @@ def test_a_remote_route_answer_must_be_one_index(fake: Fake) -> None:
 
 
 # A remote in another language
-
-
-@pytest.fixture
-def node_model() -> Iterator[int]:
-    """tests/graph/node_model.js served by Node.js on a free loopback port."""
-    binary = shutil.which("node")
-    if binary is None:
-        pytest.skip("node (Node.js) is not installed")
-    port = free_port()
-    script = Path(__file__).with_name("node_model.js")
-    proc = subprocess.Popen([binary, str(script), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_port(port, proc, "node_model.js")
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_a_nodejs_model_joins_a_graph(node_model: int) -> None:

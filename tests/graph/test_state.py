@@ -5,12 +5,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from daneel.graph.state import Branch, RedisStore, SqliteStore, open_store
 
-from .helpers import free_port, run, wait_for_port
+from .helpers import free_port, run
 
 ADDS_PER_WORKER = 100
 WORKER = """
@@ -79,7 +80,7 @@ def test_open_store_picks_redis_for_a_redis_url() -> None:
 
 
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url(tmp_path_factory: pytest.TempPathFactory, wait_for_port: Any) -> Iterator[str]:
     """A real redis-server on a free loopback port, stopped at the end of the module."""
     binary = shutil.which("redis-server")
     if binary is None:
