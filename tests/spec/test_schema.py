@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from daneel.spec import crd, json_schema
+from daneel.spec import json_schema
 from daneel.spec.schema import GRAPH_DEPTH, open_api_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,27 +54,6 @@ def test_the_json_schema_names_fields_as_files_do() -> None:
     node = json_schema()["$defs"]["Node"]["properties"]
     assert {"modelUri", "envSecretRefName", "timeoutSeconds", "children"} <= set(node)
     assert "model_uri" not in node
-
-
-def test_the_crd_defines_model_deployments() -> None:
-    resource = crd()
-    assert resource["apiVersion"] == "apiextensions.k8s.io/v1"
-    assert resource["kind"] == "CustomResourceDefinition"
-    assert resource["metadata"]["name"] == "modeldeployments.daneel.dev"
-    spec = resource["spec"]
-    assert spec["group"] == "daneel.dev"
-    assert spec["scope"] == "Namespaced"
-    assert spec["names"] == {
-        "kind": "ModelDeployment",
-        "listKind": "ModelDeploymentList",
-        "plural": "modeldeployments",
-        "singular": "modeldeployment",
-        "shortNames": ["mdep"],
-    }
-    [version] = spec["versions"]
-    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
-    assert version["subresources"] == {"status": {}}
-    assert version["schema"]["openAPIV3Schema"] == open_api_schema()
 
 
 def test_the_crd_schema_is_structural() -> None:

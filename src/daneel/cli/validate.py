@@ -11,7 +11,7 @@ import click
 import yaml
 
 from daneel.errors import DaneelError
-from daneel.spec import Deployment, Node, as_model_deployment, crd, image_nodes, json_schema, load
+from daneel.spec import Deployment, Node, as_model_deployment, image_nodes, json_schema, load
 
 
 @click.command()
@@ -58,7 +58,12 @@ def convert(file: Path, output: Path | None) -> None:
 @click.option("--crd", "as_crd", is_flag=True, help="A Kubernetes CustomResourceDefinition (YAML) instead.")
 def schema(as_crd: bool) -> None:
     """Print the JSON Schema of deployment files, or their Kubernetes CRD."""
-    click.echo(_yaml(crd()) if as_crd else json.dumps(json_schema(), indent=2), nl=not as_crd)
+    if as_crd:
+        from daneel.k8s import crd, yamltext  # Kubernetes' part of daneel: only for this flag
+
+        click.echo(yamltext.dump(crd.crd()), nl=False)
+    else:
+        click.echo(json.dumps(json_schema(), indent=2))
 
 
 def summary(deployment: Deployment, components: Path | None = None) -> str:

@@ -12,7 +12,7 @@ from daneel.spec.model import (
     node_type,
 )
 from daneel.spec.problems import InvalidDeployment, Problem
-from daneel.spec.schema import crd, json_schema
+from daneel.spec.schema import json_schema
 from daneel.spec.validate import check, image_nodes
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
     "Problem",
     "as_model_deployment",
     "check",
-    "crd",
     "image_nodes",
     "json_schema",
     "load",

@@ -1,4 +1,6 @@
-"""The deployment's schema for tools: a JSON Schema for editors, a CustomResourceDefinition for Kubernetes.
+"""The deployment's schema for tools: a JSON Schema for editors, and the structural schema of its CRD.
+
+daneel.k8s.crd builds the CustomResourceDefinition around :func:`open_api_schema`.
 
 Kubernetes wants a *structural* schema: every field typed, no `$ref`, no `anyOf`
 with null (it has `nullable`), maps as `additionalProperties`, free-form parts
@@ -14,9 +16,6 @@ from typing import Any
 
 from daneel.spec.model import API_VERSION, KIND, SELDON_API_VERSIONS, SELDON_KIND, Deployment
 
-GROUP, VERSION = API_VERSION.split("/")
-PLURAL = "modeldeployments"
-SHORT_NAME = "mdep"
 #: Levels of graph nodes the CRD spells out; deeper nodes are kept unchecked by Kubernetes.
 GRAPH_DEPTH = 8
 
@@ -33,30 +32,6 @@ def json_schema() -> Schema:
     properties["apiVersion"]["enum"] = [API_VERSION, *SELDON_API_VERSIONS]
     properties["kind"]["enum"] = [KIND, SELDON_KIND]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": KIND}
-
-
-def crd(depth: int = GRAPH_DEPTH) -> Schema:
-    """The CustomResourceDefinition of ModelDeployment, with graphs spelled out `depth` nodes deep."""
-    names = {
-        "kind": KIND,
-        "listKind": f"{KIND}List",
-        "plural": PLURAL,
-        "singular": KIND.lower(),
-        "shortNames": [SHORT_NAME],
-    }
-    version = {
-        "name": VERSION,
-        "served": True,
-        "storage": True,
-        "subresources": {"status": {}},
-        "schema": {"openAPIV3Schema": open_api_schema(depth)},
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {"group": GROUP, "names": names, "scope": "Namespaced", "versions": [version]},
-    }
 
 
 def open_api_schema(depth: int = GRAPH_DEPTH) -> Schema:

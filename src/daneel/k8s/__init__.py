@@ -1,0 +1,1 @@
+"""Kubernetes: the ModelDeployment CRD, the objects a deployment renders to, and the operator."""
