@@ -18,7 +18,8 @@ def fetch(uri: str, directory: Path) -> None:
     """Download the model at URI into the folder DIR.
 
     URI is an s3://bucket/prefix, an http(s):// URL of a model file or archive (.tar.gz, .tgz,
-    .zip), a file:// URI or a local path. Archives are unpacked. DIR is created if missing; entries
+    .zip), an MLflow models:/NAME/VERSION, models:/NAME@ALIAS or runs:/RUN_ID/PATH (through
+    MLFLOW_TRACKING_URI), a file:// URI or a local path. Archives are unpacked. DIR is created if missing; entries
     of the same name in it are replaced. Nothing is written unless all of it arrives.
     """
     try:

@@ -23,7 +23,7 @@ from daneel.errors import InvalidInput, LoadError
 from daneel.protocol import codecs
 from daneel.protocol.payload import Payload, as_array
 from daneel.protocol.v2 import Tensor
-from daneel.runtime import requirements, tensors
+from daneel.runtime import mlflow_registry, requirements, tensors
 from daneel.runtime.component import Metadata, TensorSpec
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
@@ -44,6 +44,8 @@ class MLflowComponent(SavedModel):
         self.schema: Any = None
         self.output_schema: Any = None
         self.output_name = "output-0"
+        version = mlflow_registry.registered_version(self.path)  # set when the folder came from models:/NAME/...
+        self.versions = [version] if version else []
         self._errors: tuple[type[Exception], ...] = ()
 
     async def load(self) -> None:
@@ -132,7 +134,7 @@ class MLflowComponent(SavedModel):
         columns = self.schema is not None and not self.schema.is_tensor_spec()
         custom = {"content_type": "pd"} if columns else {}
         inputs, outputs = _specs(self.schema, "input"), _specs(self.output_schema, "output")
-        return Metadata(self.name, "mlflow", [], inputs, outputs, custom)
+        return Metadata(self.name, "mlflow", self.versions, inputs, outputs, custom)
 
 
 def _pyfunc_flavour(path: Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Model sources: a local folder or archive, and file://, http(s):// and s3:// URIs.
+"""Model sources: a local folder or archive, file://, http(s):// and s3:// URIs, and MLflow's
+models:/ and runs:/ URIs (resolved through the tracking server, see :mod:`daneel.runtime.mlflow_registry`).
 
 :func:`fetch` gives a local folder for any of them. Downloads go to a cache folder named after
 a hash of the URI and are reused once complete. Each is built in a hidden staging folder and
@@ -9,6 +10,10 @@ later call could take for a model: that call downloads again.
 A single file becomes a folder holding it under its own name; a `.tar.gz`, `.tgz`, `.tar` or
 `.zip` is unpacked instead, refusing members that would land outside the folder. An archive
 whose entries all sit in one top-level folder gives that folder.
+
+An MLflow alias (`models:/iris@champion`) or `latest` is resolved to the version it names now, and
+that version (`models:/iris/3`, on that tracking server) is what is cached: an alias moves, a
+version does not.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from daneel.errors import LoadError
+from daneel.runtime import mlflow_registry
 from daneel.runtime.prepackaged import needs
 
 if TYPE_CHECKING:
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("daneel.storage")
 
 ARCHIVES = (".tar.gz", ".tgz", ".tar", ".zip")
-SCHEMES = ("file", "http", "https", "s3")
+SCHEMES = ("file", "http", "https", "s3", *mlflow_registry.SCHEMES)
 CHUNK = 1024 * 1024
 _TIMEOUT_S = 60.0
 _CONNECT_TIMEOUT_S = 10.0
@@ -51,7 +57,7 @@ class _Failed(Exception):
 
 
 def is_uri(target: str) -> bool:
-    return re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", target) is not None
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]*://|(models|runs):/", target) is not None
 
 
 def is_archive(name: str) -> bool:
@@ -70,6 +76,8 @@ def fetch(uri: str, cache_dir: Path | None = None, progress: Progress | None = N
     local = _local_path(uri) if scheme == "file" else None
     if local is not None and local.is_dir():
         return local.resolve()
+    if scheme in mlflow_registry.SCHEMES:
+        uri = mlflow_registry.resolve(uri).uri  # an alias moves: the version it names now is what is cached
     dest = (cache_dir or default_cache_dir()) / cache_key(uri)
     if dest.is_dir():
         log.info("using %s, cached in %s", shown(uri), dest)
@@ -102,12 +110,15 @@ def download(uri: str, dest: Path, progress: Progress | None = None) -> Path:
 def cache_key(uri: str) -> str:
     """The cache folder of `uri`: a hash, then its last segment for people reading the cache."""
     identity = uri
-    local = _local_path(uri) if _scheme(uri) == "file" else None
+    scheme = _scheme(uri)
+    local = _local_path(uri) if scheme == "file" else None
     if local is not None and local.is_file():
         stat = local.stat()  # a local archive that changes is another model
         identity = f"{local.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    if scheme in mlflow_registry.SCHEMES:
+        identity = f"{mlflow_registry.server()} {uri}"  # version 3 of iris on one server is not on another
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    segments = _segments(uri)
+    segments = [mlflow_registry.parse(uri).label] if scheme in mlflow_registry.SCHEMES else _segments(uri)
     return f"{digest}-{_UNSAFE.sub('_', _without_archive_suffix(segments[-1]))[:60]}" if segments else digest
 
 
@@ -116,6 +127,8 @@ def model_name(uri: str, folder: Path) -> str:
 
     A single model file is named after the segment before it: `.../iris/model.joblib` is `iris`.
     """
+    if uri.startswith("models:/"):
+        return mlflow_registry.parse(uri).name
     segments = _segments(uri)
     if not segments:
         return "model"
@@ -143,7 +156,8 @@ def _scheme(uri: str) -> str:
     scheme = urlsplit(uri).scheme.lower() if is_uri(uri) else "file"
     if scheme not in SCHEMES:
         raise LoadError(
-            f"{shown(uri)}: unsupported scheme {scheme}://; expected a local path, file://, http://, https:// or s3://"
+            f"{shown(uri)}: unsupported scheme {scheme}://; expected a local path, file://, http://, https://, s3://,"
+            " models:/ or runs:/"
         )
     return scheme
 
@@ -168,6 +182,9 @@ def _segments(uri: str) -> list[str]:
 def _stage(uri: str, scheme: str, staging: Path, progress: Progress | None) -> Path:
     """Build the model folder for `uri` under `staging` and return it."""
     model = staging / "model"
+    if scheme in mlflow_registry.SCHEMES:
+        got = mlflow_registry.download(mlflow_registry.resolve(uri), staging / "download")
+        return got if got.is_dir() else _as_folder(got, model)
     if scheme == "s3":
         file = _s3(uri, staging, model, progress)
     elif scheme in ("http", "https"):

@@ -1,0 +1,213 @@
+"""`daneel build DIR -t IMAGE`: source to image, as Seldon's s2i did, on daneel's runtime image.
+
+The build context is written to DIR/.daneel-build: a Dockerfile, the requirements file, and the
+folder's files under app/. The same folder always gives the same context, byte for byte: files in
+sorted order, modes reduced to 0644 and 0755, modification times set to SOURCE_DATE_EPOCH (the start
+of 1980 when it is unset), and no dates in the Dockerfile. Requirements are installed in a layer of
+their own before the code is copied, so a change of code alone rebuilds only the last layers.
+
+The image is built with the first container engine that works (docker, podman, buildah); a docker
+command whose daemon does not answer is not a working engine. With `--print`, or when none works,
+the context is written and the command that builds it is printed instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from daneel.errors import DaneelError
+from daneel.runtime import folder, loader
+from daneel.version import RUNTIME_IMAGE, __version__
+
+CONTEXT = ".daneel-build"
+ENGINES = ("docker", "podman", "buildah")
+#: Never part of an image: version control and CI files, caches, virtual environments, earlier build contexts.
+SKIPPED = frozenset(
+    {".git", ".hg", ".svn", ".gitignore", ".github", ".gitlab-ci.yml", CONTEXT, ".venv", "venv", ".tox"}
+    | {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".ipynb_checkpoints", ".DS_Store"}
+)
+_EPOCH_1980 = 315532800
+_PROBE_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """What the image serves: the folder, the model's name (None for a folder of model folders), the
+    requirements file, and labels describing it."""
+
+    root: Path
+    name: str | None
+    requirements: Path | None
+    labels: dict[str, str]
+
+
+@click.command()
+@click.argument("directory", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-t", "--tag", "image", required=True, help="Name of the image to build, e.g. registry/iris:1.0.")
+@click.option(
+    "--print", "print_only", is_flag=True, help="Write the build context and print the command; build nothing."
+)
+@click.option("--engine", type=click.Choice(ENGINES), help="The container engine (default: the first that works).")
+def build(directory: Path, image: str, print_only: bool, engine: str | None) -> None:
+    """Build a container image that serves model folder DIR, or print how.
+
+    The image (-t IMAGE) is daneel's runtime image with the folder's requirements and the folder.
+
+    DIR is what `daneel serve DIR` serves: a Python class (with daneel.yaml or Seldon's
+    .s2i/environment), a model file, or a folder of model folders. Its requirements file
+    (daneel.yaml `requirements`, else requirements.txt) is installed into the image.
+    """
+    try:
+        project = read_project(directory)
+        written = write_context(project, _epoch(os.environ))
+    except DaneelError as exc:
+        raise click.ClickException(exc.message) from None
+    files = sum(1 for path in written.rglob("*") if path.is_file())
+    context = directory / CONTEXT  # as the user named the folder, for the command printed
+    click.echo(f"wrote the build context of {directory} to {context} ({files} files)", err=True)
+    chosen, reasons = (engine, {}) if print_only else _working_engine(engine)
+    if print_only or chosen is None:
+        if not print_only:
+            click.echo(f"no working container engine ({'; '.join(reasons.values())}); build the image with:", err=True)
+        click.echo(shlex.join(build_command(chosen or _installed_engine(engine), image, context)))
+        return
+    _run(chosen, build_command(chosen, image, context))
+
+
+def read_project(directory: Path) -> Project:
+    """The project in `directory`, read as `daneel serve` reads it; a LoadError when it holds no model."""
+    root = directory.resolve()
+    specs = loader.resolve_all(str(root))
+    single = len(specs) == 1 and loader.is_model_folder(root)
+    config = folder.read_config(root)
+    requirements = root / (config.requirements or "requirements.txt")
+    if config.requirements and not requirements.is_file():
+        raise DaneelError(f"{root / folder.CONFIG_FILE}: requirements: no file {requirements}")
+    labels = {"org.opencontainers.image.base.name": RUNTIME_IMAGE, "dev.daneel.version": __version__}
+    if single:
+        spec = specs[0]
+        labels |= {"org.opencontainers.image.title": spec.name, "dev.daneel.implementation": spec.implementation}
+        labels |= {"dev.daneel.type": spec.kind.value} if spec.kind is not None else {}
+    name = specs[0].name if single else None
+    return Project(root, name, requirements if requirements.is_file() else None, labels)
+
+
+def dockerfile(project: Project) -> str:
+    """The Dockerfile: requirements in a cached layer of their own, then the code; no dates, so it is reproducible."""
+    labels = " \\\n      ".join(f"{key}={json.dumps(value)}" for key, value in sorted(project.labels.items()))
+    command = ["serve", "/app", *(["--name", project.name] if project.name else [])]
+    lines = [
+        "# Written by `daneel build`; the same folder always gives the same file.",
+        f"FROM {RUNTIME_IMAGE}",
+        f"LABEL {labels}",
+    ]
+    if project.requirements is not None:
+        lines += [
+            "USER root",
+            "COPY requirements.txt /tmp/daneel-build/requirements.txt",
+            "RUN pip install --no-cache-dir --root-user-action=ignore -r /tmp/daneel-build/requirements.txt"
+            " && rm -rf /tmp/daneel-build",
+        ]
+    lines += [
+        "COPY app/ /app/",
+        "WORKDIR /app",
+        "USER 1000:1000",
+        "EXPOSE 8080 8081",
+        'ENTRYPOINT ["daneel"]',
+        f"CMD {json.dumps(command)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_context(project: Project, epoch: int) -> Path:
+    """Write DIR/.daneel-build afresh: Dockerfile, requirements.txt and app/; every file dated `epoch`."""
+    context = project.root / CONTEXT
+    shutil.rmtree(context, ignore_errors=True)
+    (context / "app").mkdir(parents=True)
+    (context / "Dockerfile").write_text(dockerfile(project))
+    if project.requirements is not None:
+        shutil.copyfile(project.requirements, context / "requirements.txt")
+    for source in sorted(_sources(project.root)):
+        target = context / "app" / source.relative_to(project.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        target.chmod(0o755 if os.access(source, os.X_OK) else 0o644)
+    for path in sorted(context.rglob("*"), reverse=True):  # children first: dating a file touches its folder
+        if path.is_dir():
+            path.chmod(0o755)
+        os.utime(path, (epoch, epoch))
+    os.utime(context, (epoch, epoch))
+    return context
+
+
+def _sources(root: Path) -> Iterator[Path]:
+    """The project's files, leaving out SKIPPED, compiled Python and folder links."""
+    for current, folders, files in os.walk(root):
+        folders[:] = sorted(f for f in folders if f not in SKIPPED and not Path(current, f).is_symlink())
+        for name in sorted(files):
+            path = Path(current, name)
+            if name not in SKIPPED and not name.endswith((".pyc", ".pyo")) and path.is_file():
+                yield path
+
+
+def build_command(engine: str, image: str, context: Path) -> list[str]:
+    return [engine, "bud" if engine == "buildah" else "build", "-t", image, str(context)]
+
+
+def _working_engine(wanted: str | None) -> tuple[str | None, dict[str, str]]:
+    """The first engine that answers (only `wanted`, when given), and why each other one does not."""
+    reasons: dict[str, str] = {}
+    for engine in [wanted] if wanted else ENGINES:
+        reason = _probe(engine)
+        if reason is None:
+            return engine, reasons
+        reasons[engine] = f"{engine}: {reason}"
+    if wanted:
+        raise click.ClickException(f"{reasons[wanted]}; run with --print to write the build context only")
+    return None, reasons
+
+
+def _probe(engine: str) -> str | None:
+    """Why `engine` cannot build here, or None when it can: installed, and its daemon (if any) answers."""
+    if shutil.which(engine) is None:
+        return "not installed"
+    try:
+        probe = subprocess.run([engine, "info"], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if probe.returncode == 0:
+        return None
+    lines = [line.strip() for line in (probe.stderr or probe.stdout).splitlines() if line.strip()]
+    return lines[-1] if lines else f"`{engine} info` exited with {probe.returncode}"
+
+
+def _installed_engine(wanted: str | None) -> str:
+    return wanted or next((engine for engine in ENGINES if shutil.which(engine)), ENGINES[0])
+
+
+def _run(engine: str, command: list[str]) -> None:
+    click.echo(f"$ {shlex.join(command)}", err=True)
+    try:
+        code = subprocess.call(command)
+    except OSError as exc:
+        raise click.ClickException(f"{engine}: {exc}") from None
+    if code != 0:
+        raise click.ClickException(f"{engine} build failed with exit code {code}")
+
+
+def _epoch(environ: Mapping[str, str]) -> int:
+    value = environ.get("SOURCE_DATE_EPOCH", "")
+    if not value:
+        return _EPOCH_1980
+    if not value.isdigit():
+        raise DaneelError(f"SOURCE_DATE_EPOCH: expected seconds since 1970, got {value!r}")
+    return int(value)
