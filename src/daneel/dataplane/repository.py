@@ -26,6 +26,8 @@ log = logging.getLogger("daneel.repository")
 Builder = Callable[[ComponentSpec], Component]
 #: Reads the served target again: a spec per model it holds now.
 Scanner = Callable[[], list[ComponentSpec]]
+#: Told of each change of a model's state (metrics follow them).
+Watcher = Callable[["Entry"], None]
 
 
 class State(enum.Enum):
@@ -72,6 +74,7 @@ class Repository:
         self._scan = scan
         self._locks: dict[str, asyncio.Lock] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self.watch: Watcher | None = None
 
     @classmethod
     def from_specs(
@@ -101,8 +104,10 @@ class Repository:
             except Exception as exc:
                 entry.state, entry.reason = State.FAILED, describe(exc)
                 log.error("model %s failed to load: %s", entry.name, entry.reason)
+                self._changed(entry)
                 return
             entry.state, entry.reason = State.READY, ""
+            self._changed(entry)
             self._adopt_parts(entry)
             log.info("model %s ready in %.2fs", entry.name, entry.load_seconds)
 
@@ -127,16 +132,19 @@ class Repository:
             before = entry.state
             if before is not State.READY:
                 entry.state, entry.reason = State.LOADING, "loading"
+                self._changed(entry)
             try:
                 component, seconds = await self._build_and_load(spec)
             except Exception as exc:
                 reason = describe(exc)
                 if before is not State.READY:
                     entry.state, entry.reason = before, reason
+                    self._changed(entry)
                 log.error("model %s failed to load: %s", name, reason)
                 raise LoadError(f"model {name!r} failed to load: {reason}") from exc
             old, entry.component, entry.spec, entry.load_seconds = entry.component, component, spec, seconds
             entry.state, entry.reason = State.READY, ""
+            self._changed(entry)
             self._adopt_parts(entry)
             self._retire(old)
             log.info("model %s %s in %.2fs", name, "reloaded" if before is State.READY else "loaded", seconds)
@@ -156,9 +164,14 @@ class Repository:
                 raise NotImplementedByModel(f"model {name!r} is part of {entry.part_of!r}; unload {entry.part_of!r}")
             old = entry.component
             entry.component, entry.state, entry.reason, entry.awaited = None, State.UNAVAILABLE, "unloaded", False
+            self._changed(entry)
             self._adopt_parts(entry)
             self._retire(old)
             log.info("model %s unloaded", name)
+
+    def _changed(self, entry: Entry) -> None:
+        if self.watch is not None:
+            self.watch(entry)
 
     def _adopt_parts(self, entry: Entry) -> None:
         """Serve the parts of `entry`'s component (a deployment's predictors and nodes) under their own names.

@@ -19,6 +19,7 @@ class RequestContext:
 
     raw_headers: Sequence[tuple[bytes, bytes]] = ()
     response_headers: dict[str, str] = field(default_factory=dict)
+    predictor: str | None = None  # the predictor the traffic layer chose, for metrics and logs
     _token: contextvars.Token[RequestContext | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     # A class rather than contextlib.contextmanager: entered once per request, it should cost a call, not a generator.

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from daneel.errors import LoadError, NotReady
+from daneel.observe.metrics import Histogram
 from daneel.protocol.payload import Payload
 from daneel.protocol.v1 import Feedback
 from daneel.runtime.component import MAIN_METHOD, Component, Metadata
@@ -58,11 +59,14 @@ class BatchStats:
     requests: int = 0
     sizes: Counter[int] = field(default_factory=Counter)
     retried: int = 0  # batches that failed and were retried request by request
+    exported: Histogram | None = None  # the server's batch-size metric, when metrics are on
 
     def record(self, size: int) -> None:
         self.calls += 1
         self.requests += size
         self.sizes[size] += 1
+        if self.exported is not None:
+            self.exported.observe(size)
 
 
 @dataclass(slots=True)
@@ -345,15 +349,17 @@ def declared(component: Component) -> Batching | None:
         raise LoadError(f"{component.name}: class attribute {describe(exc)}") from None
 
 
-def wrap(component: Component, configured: Batching | None, row_wise: bool) -> Component:
+def wrap(
+    component: Component, configured: Batching | None, row_wise: bool, sizes: Histogram | None = None
+) -> Component:
     """`component` batched as `configured`; else by default where its server is row-wise, or as its class declares.
 
-    `max_batch_size: 1` turns batching off and leaves the component as it is.
+    `max_batch_size: 1` turns batching off and leaves the component as it is. `sizes` records each call's batch size.
     """
-    if configured is not None:
-        return component if configured.max_batch_size <= 1 else Batched(component, configured)
-    if row_wise:
-        return Batched(component, Batching())
-    if isinstance(component, PythonComponent):
-        return Batched(component)
-    return component
+    if configured is not None and configured.max_batch_size <= 1:
+        return component
+    if configured is None and not row_wise and not isinstance(component, PythonComponent):
+        return component
+    batched = Batched(component, configured or (Batching() if row_wise else None))
+    batched.stats.exported = sizes
+    return batched

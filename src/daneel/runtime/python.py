@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from daneel.errors import DaneelError, LoadError, ModelError, NotImplementedByModel
+from daneel.observe.custom import UserMetrics
 from daneel.protocol.payload import Payload
 from daneel.protocol.v1 import Feedback
 from daneel.runtime.base import Model
@@ -69,6 +70,7 @@ class PythonComponent(Component):
         kind: Kind | None = None,
         policy: str = "auto",
         executor: Executor | None = None,
+        metrics: UserMetrics | None = None,
     ) -> None:
         self.name = name
         self.implementation = implementation
@@ -79,6 +81,7 @@ class PythonComponent(Component):
         self._parameters = parameters
         self._policy = policy
         self._executor = executor
+        self._user_metrics = metrics
         self._calls: dict[str, Invoker] = {}
         self._metadata: dict[str, Any] = {}
         self.obj: Any = None
@@ -88,12 +91,21 @@ class PythonComponent(Component):
         self.kind = self._explicit_kind or infer_kind(self._cls)
         self.raw_methods = frozenset(m for m in RAW_METHODS if implements(self._cls, f"{m}_raw"))
         self.obj = await asyncio.to_thread(self._construct)
+        if implements(self._cls, "init_metrics") and self._user_metrics is not None:
+            self._init_metrics(self._user_metrics)
         if implements(self._cls, "load"):
             await _run_load(self.obj.load, self.name)
         for method in (*DATA_METHODS, *OTHER_METHODS, *(f"{m}_raw" for m in self.raw_methods)):
             if implements(self._cls, method):
                 self._calls[method] = self._invoker(getattr(self.obj, method), method)
         self._metadata = await self._optional("init_metadata", {}) or {}
+
+    def _init_metrics(self, metrics: UserMetrics) -> None:
+        """Give the instance the server's metrics API, to define series of its own (a dict's worth of work)."""
+        try:
+            self.obj.init_metrics(metrics)
+        except Exception as exc:
+            raise LoadError(f"{self.name}.init_metrics raised {type(exc).__name__}: {exc}") from exc
 
     def _construct(self) -> Any:
         try:

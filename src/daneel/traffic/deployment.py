@@ -86,7 +86,7 @@ class Deployment(Component):
 
     async def predict(self, payload: Payload) -> Payload:
         predictor = self.choose(payload)
-        context.current().response_headers[PREDICTOR_HEADER] = predictor.name
+        _announce(predictor)
         if self.shadow is None:
             return _named(await predictor.predict(payload), predictor)
         main: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
@@ -110,7 +110,7 @@ class Deployment(Component):
         predictor = by_name.get(str(named)) if named else None
         if predictor is None:
             predictor = self.choose(feedback.request or Payload(None))
-        context.current().response_headers[PREDICTOR_HEADER] = predictor.name
+        _announce(predictor)
         return _named(await predictor.send_feedback(feedback), predictor)
 
     async def health(self) -> Any:
@@ -153,6 +153,12 @@ class Deployment(Component):
         log.debug(
             "shadow %s %s the answer of %s", self.shadow.name, "agrees with" if same else "differs from", self.name
         )
+
+
+def _announce(predictor: Component) -> None:
+    """Name the chosen predictor to the caller (a response header) and to the edge's metrics."""
+    request = context.current()
+    request.response_headers[PREDICTOR_HEADER] = request.predictor = predictor.name
 
 
 def _named(result: Payload, predictor: Component) -> Payload:

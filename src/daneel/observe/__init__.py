@@ -1,0 +1,1 @@
+"""Metrics, request logging and tracing: what operators see of the requests served."""

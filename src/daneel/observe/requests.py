@@ -1,0 +1,67 @@
+"""Request metrics as the REST and gRPC edges record them: counts, latencies, requests in flight."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from daneel.observe.metrics import Counter, Gauge, Histogram
+from daneel.observe.telemetry import ServerMetrics
+
+#: The `deployment` and `node` labels of a request to a model name (the default model for None).
+Labeller = Callable[[str | None], tuple[str, str]]
+#: Paths that carry feedback: counted by the feedback metrics and Seldon's, not as requests.
+FEEDBACK = frozenset({"/api/v1.0/feedback", "/api/v0.1/feedback", "/send-feedback"})
+
+
+class RequestMeter:
+    """One protocol's request series, each made once and kept, so that a request costs a lookup and a few adds."""
+
+    def __init__(self, metrics: ServerMetrics, labels: Labeller, protocol: str) -> None:
+        self._metrics = metrics
+        self._labels = labels
+        self.protocol = protocol
+        self._done: dict[
+            tuple[str | None, str, str | None, str], tuple[Counter | None, Histogram | None, Histogram]
+        ] = {}
+        self._in_flight: dict[str | None, Gauge] = {}
+
+    def started(self, model: str | None) -> Gauge:
+        """Count a request in flight; the caller decreases the gauge returned once it is answered."""
+        gauge = self._in_flight.get(model)
+        if gauge is None:
+            deployment = self._labels(model)[0]
+            gauge = self._metrics.in_flight.gauge(deployment, self.protocol)
+            if deployment or model is None:  # names that are not served are not kept: anyone can make up more
+                self._in_flight[model] = gauge
+        gauge.inc()
+        return gauge
+
+    def done(self, model: str | None, service: str, predictor: str | None, code: str, seconds: float) -> None:
+        key = (model, service, predictor, code)
+        series = self._done.get(key)
+        if series is None:
+            series = self._series(*key)
+            if model is None or self._labels(model)[0]:  # names that are not served are not kept
+                self._done[key] = series
+        count, duration, seldon = series
+        if count is not None and duration is not None:
+            count.inc()
+            duration.observe(seconds)
+        seldon.observe(seconds)
+
+    def forget(self) -> None:
+        """Drop the label values kept for model names: after models are loaded or unloaded at runtime."""
+        self._done.clear()
+        self._in_flight.clear()
+
+    def _series(
+        self, model: str | None, service: str, predictor: str | None, code: str
+    ) -> tuple[Counter | None, Histogram | None, Histogram]:
+        deployment, node = self._labels(model)
+        seldon = self._metrics.seldon_server.histogram(
+            deployment, predictor or "", "", service if deployment else "", "POST", code
+        )
+        if service in FEEDBACK:
+            return None, None, seldon
+        labels = (deployment, predictor or "", node, self.protocol, code)
+        return self._metrics.requests.counter(*labels), self._metrics.request_seconds.histogram(*labels), seldon
