@@ -116,12 +116,15 @@ class LoggerMode(enum.Enum):
 
 
 class Logger(Schema):
-    """Where a node's requests and responses are logged."""
+    """Where a deployment's, or a node's, requests and responses are logged (docs/request-logging.md).
 
-    url: str | None = Field(None, description="Where request and response events are sent.")
-    file: str | None = Field(None, description="A JSON-lines file events are appended to.")
+    Seldon's `{url, mode}`; with neither `url` nor `file`, events go where `--request-log` says.
+    """
+
+    url: str | None = Field(None, description="An http(s) URL that takes CloudEvents, one POST per event.")
+    file: str | None = Field(None, description="A JSON-lines file events are appended to (relative to the file).")
     mode: LoggerMode = Field(LoggerMode.ALL, description="all, request or response.")
-    sample: float = Field(1.0, ge=0.0, le=1.0, description="Fraction of requests logged.")
+    sample: float = Field(1.0, ge=0.0, le=1.0, description="Fraction of requests logged, drawn per request.")
 
 
 class Batching(Schema):
@@ -268,6 +271,7 @@ class DeploymentSpec(Schema):
     state_store: str | None = Field(
         None, description="Where routers keep their state: a file path, or a redis:// URL shared by replicas."
     )
+    logger: Logger | None = Field(None, description="Request logging for every request to the deployment.")
 
 
 class ObjectMeta(BaseModel):

@@ -9,12 +9,14 @@ import difflib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from daneel.spec.model import (
     BUILTIN_TYPES,
     PREPACKAGED_SERVERS,
     Deployment,
     DeploymentSpec,
+    Logger,
     Method,
     Node,
     NodeType,
@@ -39,6 +41,7 @@ def check(deployment: Deployment, components: Path | None = None) -> list[Proble
     """Every problem of a deployment whose schema is valid; `components` is `--components DIR`, if given."""
     spec = deployment.spec
     problems = [*_choices(spec), *_predictor_names(spec.predictors), *_traffic(spec.predictors), *_sticky(spec)]
+    problems += _logger(spec.logger, ("spec", "logger"))
     for i, predictor in enumerate(spec.predictors):
         problems += _graph(predictor, (*_PREDICTORS, i), components)
     return problems
@@ -110,7 +113,28 @@ def _graph(predictor: Predictor, loc: Loc, components: Path | None) -> list[Prob
         seen.setdefault(node.name, node_loc)
         problems += [*_type(node, node_loc), *_children(node, node_loc), *_parameters(node, node_loc)]
         problems += [*_endpoint(node, node_loc), *_source(node, node_loc, predictor, components)]
+        problems += _logger(node.logger, (*node_loc, "logger"))
     return problems
+
+
+def _logger(logger: Logger | None, loc: Loc) -> list[Problem]:
+    """At most one of url and file (with neither, events go where `--request-log` says); URLs over HTTP."""
+    if logger is None:
+        return []
+    if logger.url is not None and logger.file is not None:
+        return [Problem(loc, "expected one of url or file, not both")]
+    if logger.url is not None and (urlsplit(logger.url).scheme not in ("http", "https") or not _host(logger.url)):
+        return [Problem((*loc, "url"), f"expected an http:// or https:// URL; got {logger.url!r}")]
+    return []
+
+
+def _host(url: str) -> str | None:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:  # a port that is not a number
+        return None
+    return parts.hostname
 
 
 def _walk(node: Node, loc: Loc) -> Iterator[tuple[Node, Loc]]:
