@@ -32,6 +32,7 @@ from daneel.errors import (
     NotReady,
 )
 from daneel.graph import messages
+from daneel.observe import tracing
 from daneel.protocol import codecs, jsonwire, v2
 from daneel.protocol.payload import Payload
 from daneel.protocol.v1 import Feedback
@@ -131,9 +132,11 @@ class RemoteComponent(Component):
 
     async def _post(self, path: str, body: Any) -> Any:
         content = jsonwire.dumps(body)
+        traced = tracing.outgoing_headers()  # the remote's spans join this request's trace
+        headers = _JSON if traced is None else {**_JSON, **traced}
         for attempt in range(CONNECT_RETRIES + 1):
             try:
-                response = await self._open().post(path, content=content, headers=_JSON)
+                response = await self._open().post(path, content=content, headers=headers)
             except httpx.ConnectError as exc:
                 if attempt == CONNECT_RETRIES:
                     raise ModelError(f"{self._where(path)}: cannot connect ({exc})") from exc

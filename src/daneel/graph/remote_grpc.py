@@ -26,6 +26,7 @@ from daneel.errors import (
     NotReady,
 )
 from daneel.graph.remote import BACKOFF_S, CONNECT_RETRIES, DEFAULT_TIMEOUT_S, v2_inputs, v2_payload
+from daneel.observe import tracing
 from daneel.protocol import v2grpc
 from daneel.protocol.payload import Payload
 from daneel.protocol.proto import grpc_predict_v2_pb2 as pb
@@ -107,9 +108,13 @@ class GrpcRemoteComponent(Component):
 
     async def _call(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
         stub = self._open()
+        traced = tracing.outgoing_headers()  # the remote's spans join this request's trace
+        metadata = None if traced is None else tuple(traced.items())
         for attempt in range(CONNECT_RETRIES + 1):
             try:
-                response: pb.ModelInferResponse = await stub.ModelInfer(request, timeout=self.timeout_s)
+                response: pb.ModelInferResponse = await stub.ModelInfer(
+                    request, timeout=self.timeout_s, metadata=metadata
+                )
                 return response
             except aio.AioRpcError as exc:
                 if attempt < CONNECT_RETRIES and self._never_connected(exc):

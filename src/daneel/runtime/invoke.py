@@ -15,6 +15,7 @@ call: the clock costs about as much as a pass-through transformer itself.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import time
 from collections.abc import Callable
@@ -66,7 +67,9 @@ class Invoker:
         if self.inline:
             return self._run(*args)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, *args)
+        # The request's context goes along (asyncio.to_thread does the same): logs and spans know the call.
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, context.run, self._run, *args)
 
     def _timed(self, *args: Any) -> Any:
         start = self._clock()
