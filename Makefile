@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: run test lint docs-check bench install clean
+.PHONY: run test lint docs-check bench install clean crd manifests
 
 $(BIN)/daneel: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,15 @@ docs-check: $(BIN)/daneel examples/iris/model.joblib
 # QUICK=1 for a run of under 3 minutes; BENCH_ARGS="--servers daneel,raw-asgi ..." passes options to bench/run.py.
 bench: $(BIN)/daneel
 	$(BIN)/python bench/run.py $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
+
+# The generated Kubernetes files, after a change to the deployment schema or the renderer (tests fail while stale).
+crd: $(BIN)/daneel
+	$(BIN)/daneel schema --crd > deploy/crd/modeldeployments.daneel.dev.yaml
+	cp deploy/crd/modeldeployments.daneel.dev.yaml deploy/helm/daneel-operator/crds/
+	cp deploy/crd/kopf-peering.yaml deploy/helm/daneel-operator/crds/
+
+manifests: $(BIN)/daneel
+	$(BIN)/daneel manifest examples/deployments/canary.yaml -o examples/manifests/canary.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/iris/model.joblib bench/.work bench/.venv-mlserver

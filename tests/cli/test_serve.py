@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 import signal
@@ -382,3 +383,38 @@ def test_sigterm_while_a_model_loads_stops_without_waiting_for_the_load(serve: A
     assert requests.get(server.url + "/v2/health/ready", timeout=30).status_code == 503
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=120) == 0
+
+
+def test_seldons_port_variables_set_the_ports_of_a_component_image(make_model: Any, tmp_path: Path) -> None:
+    """A daneel image run as a Seldon component listens where Seldon's variables say (port 9000 in a pod)."""
+    import subprocess
+
+    from conftest import daneel_command, free_port
+
+    model = make_model("class Ported:\n    def predict(self, X):\n        return X\n", "ported")
+    http, grpc = free_port(), free_port()
+    env = {**os.environ, "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(http), "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(grpc)}
+    env.pop("DANEEL_HTTP_PORT", None)
+    env.pop("DANEEL_GRPC_PORT", None)
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        daneel_command("serve", str(model), "--host", "127.0.0.1"),
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{http}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert predict(f"http://127.0.0.1:{http}", [[1.0, 2.0]])["data"]["ndarray"] == [[1.0, 2.0]]
+        assert f"gRPC on 127.0.0.1:{grpc}" in (tmp_path / "serve.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        log.close()

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import click
 
 from daneel.version import __version__
 
-#: Each subcommand and the module that defines it under the same name. A module is imported when its
-#: command runs (or help lists it), so `daneel serve` does not pay for the imports of `daneel predict`.
+#: Each subcommand and the module that defines it under the same name (a dash there is an underscore). A module
+#: is imported when its command runs (or help lists it), so `daneel serve` does not pay for the imports of
+#: `daneel predict`.
 COMMANDS = {
+    "build": "daneel.cli.build",
     "convert": "daneel.cli.validate",
+    "deploy-mlflow": "daneel.cli.deploy_mlflow",
     "fetch": "daneel.cli.fetch",
+    "init": "daneel.cli.init",
+    "manifest": "daneel.cli.manifest",
+    "operator": "daneel.cli.operator",
     "predict": "daneel.cli.predict",
     "schema": "daneel.cli.validate",
     "serve": "daneel.cli.serve",
@@ -30,7 +37,11 @@ class _Commands(click.Group):
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
-        command: click.Command = getattr(importlib.import_module(module), cmd_name)
+        if cmd_name == "serve":
+            # Starting a server makes many objects and frees few (imports, the model): collecting meanwhile
+            # only costs time. The server turns the collector back on once its models have loaded.
+            gc.disable()
+        command: click.Command = getattr(importlib.import_module(module), cmd_name.replace("-", "_"))
         return command
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ from pydantic import ValidationError
 
 from daneel.dataplane.repository import Scanner
 from daneel.errors import DaneelError
+from daneel.observe import tracing
+from daneel.observe.logs import setup_logging
 from daneel.runtime import loader, parameters, storage
 from daneel.server import runner
-from daneel.server.logs import setup_logging
 from daneel.server.settings import ServerSettings
 
 
@@ -32,6 +34,16 @@ from daneel.server.settings import ServerSettings
 @click.option("--max-body-bytes", type=int, help="Reject larger request bodies with 413 (default 64 MiB).")
 @click.option("--executor", type=click.Choice(["auto", "inline", "thread"]), help="Where sync user code runs.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log verbosity.")
+@click.option("--log-format", type=click.Choice(["auto", "text", "json"]), help="text (default), json, or auto.")
+@click.option(
+    "--metrics/--no-metrics", default=None, help="Record Prometheus metrics, served at GET /metrics (default on)."
+)
+@click.option("--metrics-port", type=int, help="Serve GET /metrics on this port too (0 picks a free one).")
+@click.option(
+    "--request-log",
+    metavar="URL|FILE",
+    help="Log every request and response: CloudEvents to an http(s) URL, or JSON lines to a file.",
+)
 @click.option(
     "--components",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -42,14 +54,17 @@ def serve(target: str, name: str | None, params: str | None, components: Path | 
     (file://, http(s)://, s3://, or a local .tar.gz/.zip) or an import path pkg.module:Class.
 
     Parameters also come from Seldon's PREDICTIVE_UNIT_PARAMETERS variable;
-    --parameters wins over it.
+    --parameters wins over it. Seldon's PREDICTIVE_UNIT_HTTP_SERVICE_PORT and
+    PREDICTIVE_UNIT_GRPC_SERVICE_PORT set the ports when no option or DANEEL_* variable does.
     """
     try:
-        settings = ServerSettings(**{k: v for k, v in options.items() if v is not None})
+        given = {**_seldon_ports(os.environ), **{k: v for k, v in options.items() if v is not None}}
+        settings = ServerSettings(**given)
     except ValidationError as exc:
         raise click.UsageError(_as_options(exc)) from None
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     try:
+        tracing.settings(os.environ)  # a bad OTEL_* value fails here, in one line, before anything listens
         extra = {
             **parameters.parse(os.environ.get("PREDICTIVE_UNIT_PARAMETERS"), "PREDICTIVE_UNIT_PARAMETERS"),
             **parameters.parse(params, "--parameters"),
@@ -95,6 +110,23 @@ def _deployment(path: Path, name: str | None, extra: dict[str, Any], components:
     from daneel.traffic.build import deployment_spec
 
     return deployment_spec(path, load(path, components), components)
+
+
+#: Seldon's variables for a microservice's ports, and the settings they stand for.
+_SELDON_PORTS = {
+    "http_port": ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "PREDICTIVE_UNIT_SERVICE_PORT"),
+    "grpc_port": ("PREDICTIVE_UNIT_GRPC_SERVICE_PORT",),
+}
+
+
+def _seldon_ports(environ: Mapping[str, str]) -> dict[str, str]:
+    """Ports from Seldon's variables, as a Seldon component image is run, unless daneel's own are set."""
+    found = {}
+    for setting, names in _SELDON_PORTS.items():
+        value = next((environ[name] for name in names if environ.get(name)), None)
+        if value is not None and f"DANEEL_{setting.upper()}" not in environ:
+            found[setting] = value
+    return found
 
 
 def _as_options(exc: ValidationError) -> str:

@@ -14,9 +14,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from daneel.dataplane.repository import Repository
+from daneel.dataplane.repository import Entry, Repository, State
 from daneel.errors import DaneelError, ModelError, NotFound, NotReady, describe
-from daneel.protocol import binary, v1, v2
+from daneel.observe import custom, logs
+from daneel.observe.payloads import PayloadLogs
+from daneel.observe.telemetry import OFF, Telemetry
+from daneel.protocol import binary, context, v1, v2
 from daneel.protocol.payload import Payload
 from daneel.runtime.component import Component
 from daneel.version import __version__
@@ -56,14 +59,56 @@ class Ids:
 
 
 class DataPlane:
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, telemetry: Telemetry = OFF) -> None:
         self.repository = repository
         self.ids = Ids()
+        self.telemetry = telemetry
+        if telemetry.metrics is not None:
+            repository.watch = self._watch
+            for entry in repository.entries.values():
+                self._watch(entry)
+
+    def labels(self, model: str | None) -> tuple[str, str]:
+        """The `deployment` and `node` labels of requests to `model` (the default model when None)."""
+        entry = self.repository.entries.get(model) if model else None
+        if model and entry is None:
+            return "", ""  # not a served name: one label value for all of them, however many are tried
+        if entry is not None and entry.part_of is not None:
+            return entry.part_of, entry.name
+        return (model or self._default_name()), ""
+
+    def _default_name(self) -> str:
+        try:
+            return self.repository.default().name
+        except DaneelError:
+            return ""
+
+    def _watch(self, entry: Entry) -> None:
+        metrics = self.telemetry.metrics
+        assert metrics is not None
+        if entry.part_of is not None:
+            return
+        for state in State:
+            metrics.model_state.gauge(entry.name, state.value).set(1.0 if entry.state is state else 0.0)
+        metrics.load_seconds.gauge(entry.name).set(entry.load_seconds)
+
+    def _reported(self, result: Payload, model: str) -> None:
+        """Record the metrics a model reported with its answer (Seldon's custom metrics)."""
+        metrics = self.telemetry.metrics
+        reported = result.meta.get("metrics")
+        if metrics is not None and reported:
+            custom.record(metrics, reported, model, context.current().predictor or "")
 
     # Open Inference Protocol
 
     async def infer(self, model: str, version: str | None, body: Any) -> Any:
         component = self._versioned(model, version)
+        logs = self.telemetry.payloads
+        if logs is not None and logs.active:
+            return await self._logging(logs, component, "v2", body, self._infer_json(component, version, body))
+        return await self._infer_json(component, version, body)
+
+    async def _infer_json(self, component: Component, version: str | None, body: Any) -> Any:
         method = component.main_method()
         if method in component.raw_methods:
             return await _guard(component, component.call_raw(method, body))
@@ -72,6 +117,12 @@ class DataPlane:
     async def infer_decoded(self, model: str, version: str | None, request: v2.InferenceRequest) -> Any:
         """`infer` for a request its transport decoded (gRPC messages, binary tensors)."""
         component = self._versioned(model, version)
+        logs = self.telemetry.payloads
+        if logs is not None and logs.active:
+            return await self._logging(logs, component, "v2", request, self._infer_decoded(component, version, request))
+        return await self._infer_decoded(component, version, request)
+
+    async def _infer_decoded(self, component: Component, version: str | None, request: v2.InferenceRequest) -> Any:
         method = component.main_method()
         if method in component.raw_methods:
             return await _guard(component, component.call_raw(method, v2.as_body(request)))
@@ -79,6 +130,8 @@ class DataPlane:
 
     async def _infer(self, component: Component, method: str, version: str | None, request: v2.InferenceRequest) -> Any:
         result = await _guard(component, getattr(component, method)(v2.to_payload(request)))
+        if "metrics" in result.meta:
+            self._reported(result, component.name)
         try:
             outputs = v2.encode_outputs(result, request.outputs)
         except (ValueError, TypeError) as exc:
@@ -129,6 +182,13 @@ class DataPlane:
 
     async def seldon(self, method: str, body: Any) -> Any:
         component = self.repository.default()
+        logs = self.telemetry.payloads
+        if logs is not None and logs.active:
+            call = self._seldon(component, method, body)
+            return await self._logging(logs, component, "seldon", body, call, feedback=method == "send-feedback")
+        return await self._seldon(component, method, body)
+
+    async def _seldon(self, component: Component, method: str, body: Any) -> Any:
         name = component.main_method() if method == "predictions" else method.replace("-", "_")
         if name in component.raw_methods:
             return await _guard(component, component.call_raw(name, body))
@@ -137,7 +197,9 @@ class DataPlane:
             result = await _guard(component, component.aggregate(payloads))
             return self._seldon_response(component, result, payloads[0].form, payloads[0].meta)
         if method == "send-feedback":
-            result = await _guard(component, component.send_feedback(v1.decode_feedback(body)))
+            feedback = v1.decode_feedback(body)
+            result = await _guard(component, component.send_feedback(feedback))
+            self._count_feedback(component, feedback)
             return self._seldon_response(component, result, "ndarray", {})
         payload = v1.decode_message(body)
         if method == "route":
@@ -145,7 +207,76 @@ class DataPlane:
             result = Payload(np.array([[index]]), [], payload.meta)
         else:
             result = await _guard(component, getattr(component, name)(payload))
+            if "metrics" in result.meta:
+                self._reported(result, component.name)
         return self._seldon_response(component, result, payload.form, payload.meta)
+
+    # Request logging
+
+    async def _logging(
+        self,
+        logs: PayloadLogs,
+        component: Component,
+        protocol: str,
+        request: Any,
+        call: Awaitable[Any],
+        feedback: bool = False,
+    ) -> Any:
+        """Await `call`, the request to `component`; then log the request, and its answer, where loggers want them.
+
+        The request gets its id first (a Seldon `puid`, a V2 `id`), so that the answer and any graph node's
+        events carry the same one.
+        """
+        request_id = self._request_id(protocol, request, feedback)
+        loggers = [logger for logger in logs.served(component.name) if logger.wants()]
+        if not loggers:
+            return await call
+        answer = None
+        try:
+            answer = await call
+        finally:  # a request that failed is logged too, without an answer
+            predictor = context.current().predictor
+            for logger in loggers:
+                if feedback:
+                    logger.feedback(request, request_id, component.name, predictor)
+                    continue
+                logger.request(request, request_id, protocol, component.name, predictor)
+                if answer is not None:
+                    logger.response(answer, request_id, protocol, component.name, predictor)
+        return answer
+
+    def _request_id(self, protocol: str, request: Any, feedback: bool) -> str:
+        """The request's id, given one where it has none; feedback's is that of the request it rewards."""
+        if isinstance(request, v2.InferenceRequest):
+            if request.id is None:
+                request.id = self.ids.uuid()
+            return request.id
+        if not isinstance(request, dict):
+            return self.ids.uuid()  # invalid: the call fails, and the log shows what came
+        if protocol == "v2":
+            if request.get("id") is None:
+                request["id"] = self.ids.uuid()
+            return str(request["id"])
+        if feedback:
+            response = request.get("response")
+            meta = response.get("meta") if isinstance(response, dict) else None
+            puid = meta.get("puid") if isinstance(meta, dict) else None
+            return str(puid) if puid else self.ids.puid()
+        if "seldonMessages" in request:
+            return self.ids.puid()
+        if request.get("meta") is None:
+            request["meta"] = {}
+        meta = request["meta"]
+        if isinstance(meta, dict) and not meta.get("puid"):
+            meta["puid"] = self.ids.puid()
+        return str(meta["puid"]) if isinstance(meta, dict) else self.ids.puid()
+
+    def _count_feedback(self, component: Component, feedback: v1.Feedback) -> None:
+        metrics = self.telemetry.metrics
+        if metrics is not None:
+            labels = (component.name, context.current().predictor or "")
+            metrics.feedback.counter(*labels).inc()
+            metrics.reward.counter(*labels).inc(float(feedback.reward or 0.0))
 
     def _seldon_response(
         self, component: Component, result: Payload, form: str, request_meta: dict[str, Any]
@@ -174,13 +305,19 @@ class DataPlane:
 
 
 async def _guard(component: Component, call: Awaitable[T]) -> T:
-    """Await a component call; anything but a DaneelError becomes a ModelError naming it."""
+    """Await a component call; anything but a DaneelError becomes a ModelError naming it.
+
+    Log lines written meanwhile (the model's own too) name the model.
+    """
+    where = logs.where.set((component.name, "", ""))
     try:
         return await call
     except DaneelError:
         raise
     except Exception as exc:
         raise ModelError(f"{component.name}: {describe(exc)}") from exc
+    finally:
+        logs.where.reset(where)
 
 
 def _unencodable(component: Component, exc: Exception) -> ModelError:

@@ -32,6 +32,8 @@ from daneel.errors import DaneelError, LoadError
 from daneel.graph import builtins
 from daneel.graph.executor import Graph, GraphNode, calls_for
 from daneel.graph.state import Store
+from daneel.observe.payloads import Source
+from daneel.observe.telemetry import OFF, Telemetry
 from daneel.runtime import loader, parameters, prepackaged
 from daneel.runtime.component import Component, Kind
 from daneel.spec.model import EndpointType, Node, Predictor, node_type
@@ -60,10 +62,12 @@ class BuildContext:
     protocol: str = "seldon"  # what remote REST nodes speak: seldon or v2
     deployment: str = ""  # with the predictor's and router's names, keys the routers' state
     rng: random.Random = field(default_factory=random.Random)
+    telemetry: Telemetry = OFF
+    namespace: str | None = None  # the deployment's, named in request log events
 
 
 def build_graph(predictor: Predictor, context: BuildContext) -> Graph:
-    return Graph(predictor.name, _build(predictor.graph, predictor, context))
+    return Graph(predictor.name, _build(predictor.graph, predictor, context), context.deployment, context.telemetry)
 
 
 def _build(node: Node, predictor: Predictor, context: BuildContext) -> GraphNode:
@@ -76,7 +80,12 @@ def _build(node: Node, predictor: Predictor, context: BuildContext) -> GraphNode
     methods = None if node.methods is None else [method.value for method in node.methods]
     container = predictor.container(node.name) or {}
     label = str(container["image"]) if container.get("image") else None
-    return GraphNode(component, calls_for(kind, methods), children, node.timeout_seconds, label)
+    graph_node = GraphNode(component, calls_for(kind, methods), children, node.timeout_seconds, label)
+    payloads = context.telemetry.payloads
+    if node.logger is not None and payloads is not None:
+        source = Source(context.deployment, predictor.name, node.name, context.namespace)
+        graph_node.logger = payloads.node_logger(node.logger, source, context.base_dir)
+    return graph_node
 
 
 def _component(node: Node, predictor: str, children: int, context: BuildContext) -> tuple[Component, Kind]:
@@ -101,7 +110,7 @@ def _component(node: Node, predictor: str, children: int, context: BuildContext)
         spec.kind = kind
     if node.batching is not None:
         spec.batching = node.batching  # the deployment's word over the folder's daneel.yaml
-    return loader.build(spec, context.policy, context.executor), kind
+    return loader.build(spec, context.policy, context.executor, context.telemetry), kind
 
 
 def _parameters(node: Node) -> dict[str, Any]:
@@ -170,7 +179,7 @@ def _model_folder(node: Node, context: BuildContext) -> Path:
         raise LoadError(f"{node.implementation} needs modelUri, the folder or URI of the model files")
     if uri.startswith("file://"):
         path = Path(uri.removeprefix("file://"))
-    elif "://" in uri or uri.startswith("models:/"):
+    elif "://" in uri or uri.startswith(("models:/", "runs:/")):
         path = context.fetch(uri)
     else:
         path = Path(uri).expanduser()

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from daneel.errors import DaneelError, LoadError
+from daneel.observe.custom import UserMetrics
+from daneel.observe.telemetry import OFF, Telemetry
 from daneel.runtime import batching, folder, parameters, prepackaged, storage
 from daneel.runtime.component import Component, Kind
 from daneel.runtime.python import PythonComponent
@@ -146,12 +148,16 @@ def _unique(specs: list[ComponentSpec]) -> list[ComponentSpec]:
     return specs
 
 
-def build(spec: ComponentSpec, policy: str = "auto", executor: Executor | None = None) -> Component:
+def build(
+    spec: ComponentSpec, policy: str = "auto", executor: Executor | None = None, telemetry: Telemetry = OFF
+) -> Component:
     """The spec's component, batched as its `batching` says or as its implementation does by default."""
     if spec.implementation in prepackaged.SERVERS:
         component = prepackaged.build(spec.implementation, spec.name, spec.path, spec.parameters, policy, executor)
     else:
+        metrics = UserMetrics(telemetry.metrics.registry) if telemetry.metrics else None
         component = PythonComponent(
-            spec.name, spec.implementation, spec.path, spec.parameters, spec.kind, policy=policy, executor=executor
+            spec.name, spec.implementation, spec.path, spec.parameters, spec.kind, policy, executor, metrics
         )
-    return batching.wrap(component, spec.batching, prepackaged.row_wise(spec.implementation))
+    sizes = telemetry.metrics.batch_size.histogram(spec.name) if telemetry.metrics else None
+    return batching.wrap(component, spec.batching, prepackaged.row_wise(spec.implementation), sizes)

@@ -7,6 +7,7 @@ mapped to gRPC status codes once, by :data:`GRPC_STATUS`, in :func:`_answer`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -15,6 +16,8 @@ from grpc import aio
 
 from daneel.dataplane.dataplane import DataPlane
 from daneel.errors import DaneelError, ErrorCode, NotReady, Overloaded
+from daneel.observe.requests import RequestMeter
+from daneel.observe.tracing import Tracing
 from daneel.protocol import v2grpc
 from daneel.protocol.context import request_context
 from daneel.protocol.proto import grpc_predict_v2_pb2 as pb
@@ -25,6 +28,8 @@ from daneel.protocol.proto import model_repository_pb2_grpc as repo_grpc
 log = logging.getLogger("daneel.grpc")
 
 T = TypeVar("T")
+
+INFERENCE_SERVICE = "inference.GRPCInferenceService"
 
 #: The one table from daneel's error codes to gRPC status codes (the REST twin is http.HTTP_STATUS).
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
@@ -40,20 +45,41 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
 }
 
 
-async def _answer(context: aio.ServicerContext, method: str, call: Callable[[], Awaitable[T]]) -> T:
+async def _answer(
+    context: aio.ServicerContext,
+    method: str,
+    call: Callable[[], Awaitable[T]],
+    meter: RequestMeter | None = None,
+    model: str | None = None,
+    tracing: Tracing | None = None,
+) -> T:
     """Run one call with the request's metadata as its headers (for the layers below, as over REST).
 
     A failure ends the RPC with its status code and message; the server never dies of it. Headers
-    the layers below add go back as metadata: initial on success, trailing on failure.
+    the layers below add go back as metadata: initial on success, trailing on failure. With a
+    `meter`, the call is counted and timed as a request to `model`; with `tracing`, it is a span.
     """
+    if meter is not None:
+        start, in_flight = time.perf_counter(), meter.started(model)
     with request_context(_headers(context)) as request:
+        span = None if tracing is None else tracing.rpc(INFERENCE_SERVICE, method, model or "", request)
         try:
             result = await call()
         except Exception as exc:
             code, message, extra = _failure(exc, method)
+            if span is not None:
+                span.returned(code.value[0], request.predictor, message)
+            if meter is not None:
+                in_flight.dec()
+                meter.done(model, method, request.predictor, code.name, time.perf_counter() - start)
             context.set_trailing_metadata((*_metadata(request.response_headers), *extra))
             await context.abort(code, message)
             raise AssertionError("context.abort returns only by raising") from exc
+        if meter is not None:
+            in_flight.dec()
+            meter.done(model, method, request.predictor, "OK", time.perf_counter() - start)
+        if span is not None:
+            span.returned(0, request.predictor)
     if request.response_headers:
         await context.send_initial_metadata(_metadata(request.response_headers))
     return result
@@ -85,6 +111,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dataplane = dataplane
+        metrics = dataplane.telemetry.metrics
+        self.meter = RequestMeter(metrics, dataplane.labels, "grpc") if metrics is not None else None
+        self.tracing = dataplane.telemetry.tracing
 
     async def ServerLive(self, request: pb.ServerLiveRequest, context: aio.ServicerContext) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
@@ -119,7 +148,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             response = await self.dataplane.infer_decoded(request.model_name, request.model_version or None, decoded)
             return v2grpc.encode_response(response, raw=bool(request.raw_input_contents))
 
-        return await _answer(context, "ModelInfer", infer)
+        return await _answer(context, "ModelInfer", infer, self.meter, request.model_name, self.tracing)
 
 
 def _holds(check: Callable[[], None]) -> bool:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from daneel.dataplane.dataplane import DataPlane
 from daneel.errors import DaneelError, InvalidInput, NotFound
+from daneel.observe.requests import RequestMeter
+from daneel.observe.tracing import Scope as SpanScope
 from daneel.protocol import binary
-from daneel.protocol.context import request_context
+from daneel.protocol.context import RequestContext, request_context
 from daneel.server import http
 from daneel.server.http import Response, Scope, json_response
 
@@ -38,6 +41,7 @@ _SELDON_POST = {
 }
 _REPOSITORY_MODELS = "/v2/repository/models/"
 _TEXT = b"text/plain; charset=utf-8"
+PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 _MODEL_SIDE = ("/predict", "/transform-input", "/transform-output", "/route", "/aggregate", "/send-feedback")
 #: Distinct request paths whose route is remembered; each model's paths are a handful of them.
 _ROUTES_KEPT = 4096
@@ -52,6 +56,7 @@ class Route:
     methods: dict[str, Handler] | None
     model: str | None = None
     version: str | None = None
+    service: str = ""  # for inference and feedback: the path as metrics name it; other paths are not measured
 
 
 class RestApp:
@@ -60,6 +65,7 @@ class RestApp:
     def __init__(self, dataplane: DataPlane, max_body_bytes: int = 64 * 1024 * 1024) -> None:
         self.dataplane = dataplane
         self.max_body_bytes = max_body_bytes
+        self.tracing = dataplane.telemetry.tracing
         self.routes: dict[str, dict[str, Handler]] = {
             "/v2": {"GET": self._server_metadata},
             "/v2/health/live": {"GET": self._live},
@@ -84,12 +90,24 @@ class RestApp:
         }
         # Routing a path is pure, so each distinct path is parsed once rather than on every request.
         self.route = functools.lru_cache(maxsize=_ROUTES_KEPT)(self._resolve)
+        metrics = dataplane.telemetry.metrics
+        self.meters: dict[bool, RequestMeter] | None = None
+        if metrics is not None:
+            self.routes["/metrics"] = {"GET": self._metrics}
+            self.meters = {
+                seldon: RequestMeter(metrics, dataplane.labels, "seldon" if seldon else "v2")
+                for seldon in (True, False)
+            }
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         route = self.route(scope["path"])
+        meter = self.meters[route.seldon] if self.meters is not None and route.service else None
+        if meter is not None:
+            start, in_flight = time.perf_counter(), meter.started(route.model)
         with request_context(scope["headers"]) as context:
+            span = None if self.tracing is None or not route.service else self._span(scope, route, context)
             try:
                 response = await self._dispatch(scope, receive, route)
             except DaneelError as exc:
@@ -98,9 +116,20 @@ class RestApp:
                 log.exception("unexpected error on %s %s", scope["method"], route.path)
                 error = DaneelError(f"internal error: {type(exc).__name__}: {exc}")
                 response = http.error_response(error, route.seldon)
+            if span is not None:
+                span.answered(response.status, context.predictor)
+        if meter is not None:
+            in_flight.dec()
+            meter.done(route.model, route.service, context.predictor, str(response.status), time.perf_counter() - start)
         for name, value in context.response_headers.items():
             response.headers.append((name.encode("latin-1"), value.encode("latin-1")))
         await http.send(send, response)
+
+    def _span(self, scope: Scope, route: Route, context: RequestContext) -> SpanScope:
+        """A traced request's server span: requests to models only, as for metrics, not health checks."""
+        assert self.tracing is not None
+        protocol, model = "seldon" if route.seldon else "v2", self.dataplane.labels(route.model)[0]
+        return self.tracing.http(scope["method"], route.service, protocol, model, context)
 
     async def _dispatch(self, scope: Scope, receive: Any, route: Route) -> Response:
         if route.methods is None:
@@ -115,9 +144,11 @@ class RestApp:
         seldon = not path.startswith("/v2")
         methods = self.routes.get(path)
         if methods is not None:
-            return Route(path, seldon, methods)
+            return Route(path, seldon, methods, service=path if path in _SELDON_POST else "")
         if path.startswith("/v2/models/"):
-            return Route(path, seldon, *self._model_route(path[len("/v2/models/") :].split("/")))
+            methods, model, version = self._model_route(path[len("/v2/models/") :].split("/"))
+            infer = methods is not None and "POST" in methods
+            return Route(path, seldon, methods, model, version, "/v2/models/{model}/infer" if infer else "")
         if path.startswith(_REPOSITORY_MODELS):
             model, _, action = path[len(_REPOSITORY_MODELS) :].partition("/")
             return Route(path, seldon, self._repository_routes.get(action) if model else None, model)
@@ -195,6 +226,10 @@ class RestApp:
 
     async def _seldon_metadata(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         return json_response(self.dataplane.seldon_metadata())
+
+    async def _metrics(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
+        assert self.dataplane.telemetry.metrics is not None
+        return Response(200, self.dataplane.telemetry.metrics.registry.render(), PROMETHEUS_TEXT)
 
     async def _ping(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         return Response(200, b"pong", b"text/plain; charset=utf-8")

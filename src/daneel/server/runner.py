@@ -23,11 +23,14 @@ import importlib
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.context import ForkContext, SpawnContext
 from multiprocessing.process import BaseProcess
@@ -39,11 +42,15 @@ import uvicorn
 from daneel.dataplane.dataplane import DataPlane
 from daneel.dataplane.repository import Entry, Repository, Scanner
 from daneel.errors import DaneelError
+from daneel.observe import tracing
+from daneel.observe.logs import setup_logging
+from daneel.observe.metrics import Registry, Slots
+from daneel.observe.payloads import PayloadLogs
+from daneel.observe.telemetry import ServerMetrics, Telemetry
 from daneel.runtime import prepackaged
 from daneel.runtime.component import Component
 from daneel.runtime.loader import ComponentSpec
-from daneel.server.logs import setup_logging
-from daneel.server.rest import RestApp
+from daneel.server.rest import PROMETHEUS_TEXT, RestApp
 from daneel.server.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -95,35 +102,50 @@ def _bound(host: str, port: int, purpose: str, reuse_port: bool = False) -> sock
     return sock
 
 
+@dataclass(slots=True)
+class Listeners:
+    """What a worker inherits: the HTTP socket, the metrics port's, and where workers pool their metrics."""
+
+    http: socket.socket
+    metrics: socket.socket | None = None
+    metrics_dir: Path | None = None
+
+
 def serve(specs: list[ComponentSpec], settings: ServerSettings, build: Build, scan: Scanner | None = None) -> int:
     """Serve until stopped; the exit code is non-zero when a model failed to load.
 
     `scan` reads the served target again, for models loaded at runtime that it gained since.
     """
-    sock = bind(settings.host, settings.http_port)
-    port = sock.getsockname()[1]
+    listeners = Listeners(bind(settings.host, settings.http_port))
+    port = listeners.http.getsockname()[1]
     names = ", ".join(spec.name for spec in specs)
     with contextlib.ExitStack() as held:
         if settings.grpc:
             grpc_sock = held.enter_context(reserve(settings.host, settings.grpc_port))
             settings = settings.model_copy(update={"grpc_port": grpc_sock.getsockname()[1]})
+        if settings.metrics and settings.metrics_port is not None:
+            listeners.metrics = held.enter_context(bind(settings.host, settings.metrics_port))
+            log.info("metrics on http://%s:%d/metrics", settings.host, listeners.metrics.getsockname()[1])
         log.info("serving %s on http://%s:%d with %d worker(s)", names, settings.host, port, settings.workers)
         if settings.grpc:
             log.info("gRPC on %s:%d", settings.host, settings.grpc_port)
         if settings.workers == 1:
-            return run_worker(specs, settings, build, sock, scan)
-        return _supervise(specs, settings, build, sock)
+            return run_worker(specs, settings, build, listeners, scan)
+        if settings.metrics:
+            listeners.metrics_dir = Path(tempfile.mkdtemp(prefix="daneel-metrics-"))
+            held.callback(shutil.rmtree, listeners.metrics_dir, ignore_errors=True)
+        return _supervise(specs, settings, build, listeners)
 
 
 def run_worker(
     specs: list[ComponentSpec],
     settings: ServerSettings,
     build: Build,
-    sock: socket.socket,
+    listeners: Listeners,
     scan: Scanner | None = None,
 ) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        code, loaded = runner.run(_serve(specs, settings, build, sock, scan))
+        code, loaded = runner.run(_serve(specs, settings, build, listeners, scan))
         if not loaded:
             # A load still running on a thread cannot be interrupted, and closing the
             # loop would wait for it: the server has drained, so leave at once.
@@ -149,44 +171,97 @@ class _Server(uvicorn.Server):
         yield
 
 
+def telemetry(settings: ServerSettings, metrics_dir: Path | None = None, service: str = "daneel") -> Telemetry:
+    """This process's telemetry, as the settings and the environment configure it; traces name `service`."""
+    metrics = None
+    if settings.metrics:
+        slots = Slots.shared(metrics_dir) if metrics_dir is not None else Slots.local()
+        metrics = ServerMetrics(Registry(slots, metrics_dir))
+    payloads = PayloadLogs.from_environ(os.environ, settings.request_log, metrics)
+    return Telemetry(metrics, tracing.from_environ(os.environ, service), payloads)
+
+
 async def _serve(
-    specs: list[ComponentSpec], settings: ServerSettings, build: Build, sock: socket.socket, scan: Scanner | None
+    specs: list[ComponentSpec], settings: ServerSettings, build: Build, listeners: Listeners, scan: Scanner | None
 ) -> tuple[int, bool]:
     """Serve until a stop signal; (exit code, whether loading finished)."""
-    repository = Repository.from_specs(specs, functools.partial(build, policy=settings.executor), scan)
+    observed = telemetry(settings, listeners.metrics_dir, specs[0].name if len(specs) == 1 else "daneel")
+    builder = functools.partial(build, policy=settings.executor, telemetry=observed)
+    repository = Repository.from_specs(specs, builder, scan)
     if settings.workers > 1:
         repository.frozen = (
             f"loading and unloading models at runtime needs --workers 1; each of the {settings.workers}"
             " workers holds models of its own"
         )
-    dataplane = DataPlane(repository)
-    app = RestApp(dataplane, settings.max_body_bytes)
-    config = uvicorn.Config(
-        app, lifespan="off", http="httptools", access_log=False, log_level=settings.log_level, log_config=None
-    )
-    server = _Server(config)
+    dataplane = DataPlane(repository, observed)
+    if observed.payloads is not None:
+        await observed.payloads.start()  # the loggers are built: each sink starts, sending what earlier runs left
+    server = _Server(_config(RestApp(dataplane, settings.max_body_bytes), settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     grpc_server = await _start_grpc(dataplane, settings)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    servers = [(server, listeners.http)]
+    if listeners.metrics is not None and observed.metrics is not None:
+        servers.append((_Server(_config(MetricsApp(observed.metrics.registry), settings)), listeners.metrics))
+    serving: asyncio.Future[Any] = asyncio.gather(*(each.serve(sockets=[sock]) for each, sock in servers))
     loading = asyncio.create_task(repository.load_all())
-    stopping = asyncio.create_task(stop.wait())
+    loading.add_done_callback(_collect_again)
+    stopping: asyncio.Future[Any] = asyncio.create_task(stop.wait())
     await asyncio.wait([serving, loading, stopping], return_when=asyncio.FIRST_COMPLETED)
     code = 0
     if loading.done() and _failed(loading.result(), settings.keep_going):
         code = 1
     elif loading.done():
         await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
+    for each, _ in servers:
+        each.should_exit = True
     if grpc_server is not None:
         await grpc_server.stop(grace=GRPC_GRACE_S)
     await serving
     stopping.cancel()
     if loading.done():
         await repository.close()
+    await observed.close()
     return code, loading.done()
+
+
+def _collect_again(_: object) -> None:
+    """Turn the collector back on once the models have loaded (`daneel serve` starts with it off).
+
+    What loading made is frozen first: later collections, on the request path, never walk a model's objects.
+    """
+    gc.freeze()
+    gc.enable()
+
+
+def _config(app: Any, settings: ServerSettings) -> uvicorn.Config:
+    return uvicorn.Config(
+        app, lifespan="off", http="httptools", access_log=False, log_level=settings.log_level, log_config=None
+    )
+
+
+class MetricsApp:
+    """The metrics port: GET /metrics and nothing else."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        found = scope["path"] == "/metrics"
+        body = self.registry.render() if found else b"not found; metrics are at /metrics\n"
+        content_type = PROMETHEUS_TEXT if found else b"text/plain; charset=utf-8"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200 if found else 404,
+                "headers": [(b"content-type", content_type)],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 async def _start_grpc(dataplane: DataPlane, settings: ServerSettings) -> aio.Server | None:
@@ -205,7 +280,7 @@ def _failed(failed: list[Entry], keep_going: bool) -> bool:
     return True
 
 
-def _supervise(specs: list[ComponentSpec], settings: ServerSettings, build: Build, sock: socket.socket) -> int:
+def _supervise(specs: list[ComponentSpec], settings: ServerSettings, build: Build, listeners: Listeners) -> int:
     """Run the workers; replace one that a signal killed (a crash in native code, the OOM killer).
 
     A worker that exits by itself with an error (a model failed to load) stops them all.
@@ -213,12 +288,13 @@ def _supervise(specs: list[ComponentSpec], settings: ServerSettings, build: Buil
     context = _context(specs)
 
     def start() -> BaseProcess:
-        worker = context.Process(target=_worker_main, args=(specs, settings, build, sock))
+        worker = context.Process(target=_worker_main, args=(specs, settings, build, listeners))
         with _stop_signals_blocked():  # until the worker has replaced the handlers a fork gives it
             worker.start()
         return worker
 
     alive = [start() for _ in range(settings.workers)]
+    gc.enable()  # off since `daneel serve` started; the supervisor loads no model
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
@@ -312,10 +388,10 @@ def _stop_signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
-def _worker_main(specs: list[ComponentSpec], settings: ServerSettings, build: Build, sock: socket.socket) -> None:
+def _worker_main(specs: list[ComponentSpec], settings: ServerSettings, build: Build, listeners: Listeners) -> None:
     # A forked worker starts with the supervisor's handlers, and stop signals blocked until they are reset.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    setup_logging(settings.log_level)
-    sys.exit(run_worker(specs, settings, build, sock))
+    setup_logging(settings.log_level, settings.log_format)
+    sys.exit(run_worker(specs, settings, build, listeners))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,3 +28,22 @@ class ServerSettings(BaseSettings):
         "auto", description="Where synchronous user code runs: measured (auto), on the loop, or on threads."
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
+    log_format: Literal["auto", "text", "json"] = Field(
+        "text", description="Log lines as text, as JSON lines, or auto: text on a terminal, JSON elsewhere."
+    )
+    metrics: bool = Field(True, description="Record Prometheus metrics and serve them at GET /metrics.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve /metrics on this port as well (0 picks a free one)."
+    )
+    request_log: str | None = Field(
+        None, description="Log every request and response: to an http(s) URL as CloudEvents, or to a JSON-lines file."
+    )
+
+    @field_validator("request_log")
+    @classmethod
+    def _http_or_file(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.port == 0:
+                raise ValueError(f"expected an http:// or https:// URL, or a file path; got {value!r}")
+        return value

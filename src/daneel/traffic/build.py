@@ -17,6 +17,9 @@ from pathlib import Path
 
 from daneel.graph import BuildContext, build_graph, open_store
 from daneel.graph.builtins import BUILTINS, Bandit
+from daneel.observe.journal import state_dir
+from daneel.observe.payloads import Source
+from daneel.observe.telemetry import OFF, Telemetry
 from daneel.runtime import loader, storage
 from daneel.runtime.component import Component
 from daneel.spec import Deployment as DeploymentSpec
@@ -33,14 +36,18 @@ def deployment_spec(path: Path, deployment: DeploymentSpec, components_dir: Path
 
 
 def build(
-    spec: loader.ComponentSpec, policy: str = "auto", executor: Executor | None = None, state: str | None = None
+    spec: loader.ComponentSpec,
+    policy: str = "auto",
+    executor: Executor | None = None,
+    state: str | None = None,
+    telemetry: Telemetry = OFF,
 ) -> Component:
     """A deployment's component from its spec, or any other component as the runtime builds it.
 
     `state` overrides where routers keep their state (":memory:" to check a file without touching it).
     """
     if spec.implementation != DEPLOYMENT:
-        return loader.build(spec, policy, executor)
+        return loader.build(spec, policy, executor, telemetry)
     assert spec.path is not None
     components = spec.parameters.get("components_dir")
     deployment = load(spec.path, Path(components) if components else None)
@@ -52,6 +59,8 @@ def build(
         executor=executor,
         protocol=deployment.spec.protocol or "seldon",
         deployment=deployment.name,
+        telemetry=telemetry,
+        namespace=deployment.metadata.namespace,
     )
     if _learns(deployment):
         context.state = open_store(state or state_location(deployment))
@@ -59,6 +68,10 @@ def build(
 
 
 def build_deployment(deployment: DeploymentSpec, context: BuildContext) -> Deployment:
+    payloads = context.telemetry.payloads
+    if payloads is not None:  # the data plane logs what the deployment is asked and answers
+        source = Source(deployment.name, namespace=context.namespace)
+        payloads.deployment_logger(deployment.spec.logger, source, context.base_dir)
     weights = deployment.traffic()
     predictors = [(build_graph(p, context), weights[p.name]) for p in deployment.spec.predictors if not p.shadow]
     shadow = deployment.shadow()
@@ -79,9 +92,7 @@ def state_location(deployment: DeploymentSpec, environ: Mapping[str, str] | None
     base = deployment.base_dir or Path.cwd()
     if configured:
         return str(base / configured)
-    env = os.environ if environ is None else environ
-    state_home = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return str(Path(env.get("DANEEL_STATE_DIR") or state_home / "daneel") / f"{deployment.name}.sqlite")
+    return str(state_dir(os.environ if environ is None else environ) / f"{deployment.name}.sqlite")
 
 
 def _learns(deployment: DeploymentSpec) -> bool:
