@@ -118,12 +118,15 @@ class RestApp:
                 response = http.error_response(error, route.seldon)
             if span is not None:
                 span.answered(response.status, context.predictor)
-        if meter is not None:
-            in_flight.dec()
-            meter.done(route.model, route.service, context.predictor, str(response.status), time.perf_counter() - start)
         for name, value in context.response_headers.items():
             response.headers.append((name.encode("latin-1"), value.encode("latin-1")))
-        await http.send(send, response)
+        if meter is None:
+            await http.send(send, response)
+            return
+        seconds = time.perf_counter() - start
+        await http.send(send, response)  # the answer leaves first; counting it can wait a moment
+        in_flight.dec()
+        meter.done(route.model, route.service, context.predictor, str(response.status), seconds)
 
     def _span(self, scope: Scope, route: Route, context: RequestContext) -> SpanScope:
         """A traced request's server span: requests to models only, as for metrics, not health checks."""
