@@ -98,11 +98,19 @@ class Batcher:
 
     def submit(self, payload: Payload) -> Coroutine[Any, Any, Payload]:
         """The call's coroutine: queued when the payload can merge, else the method's own."""
-        found = rows_key(payload) if self.enabled else None
-        if found is None:
+        if not self.enabled:
             self.stats.record(1)
             return self.call(payload)
-        return self._enqueue(payload, *found)
+        return self._submitted(payload)
+
+    async def _submitted(self, payload: Payload) -> Payload:
+        if not self._busy and not self.max_latency_s and self._skipping():
+            return await self._solo(payload)
+        found = rows_key(payload)
+        if found is None:
+            self.stats.record(1)
+            return await self.call(payload)
+        return await self._enqueue(payload, *found)
 
     async def _enqueue(self, payload: Payload, key: Hashable, rows: int) -> Payload:
         loop = asyncio.get_running_loop()
@@ -114,6 +122,20 @@ class Batcher:
             self._filled.set_result(None)
         return await pending.future
 
+    def _skipping(self) -> bool:
+        """Whether a leader skips its loop turn: nothing joined the last ones, and this is not a probe."""
+        return self._alone >= ALONE_BEFORE_SKIPPING and self._alone % PROBE_EVERY != 0
+
+    async def _solo(self, payload: Payload) -> Payload:
+        """A leader that skips its turn, without the queue's bookkeeping: nothing can join it before the call."""
+        self._busy = True
+        self._alone += 1
+        self.stats.record(1)
+        try:
+            return await self.call(payload)
+        finally:
+            self._hand_on()
+
     async def _lead(self, pending: _Pending) -> Payload:
         """Dispatch the batch that forms behind a request which found the model idle, in its own task.
 
@@ -124,7 +146,7 @@ class Batcher:
         try:
             if self.max_latency_s:
                 await self._wait_to_fill()
-            elif self._alone < ALONE_BEFORE_SKIPPING or self._alone % PROBE_EVERY == 0:
+            elif not self._skipping():
                 await asyncio.sleep(0)
             if len(self._queue) == 1:  # nothing joined it: the plain call
                 self._alone += 1
