@@ -1,7 +1,11 @@
-"""What a benchmark run needs before any server starts: wrk, MLServer's virtualenv, the model, the graph.
+"""What a benchmark run needs before any server starts: wrk, the servers' virtualenvs, the model, the graph.
 
-Everything lands under bench/.work and bench/.venv-mlserver (both gitignored) and is reused by the
-next run; MLServer's virtualenv is rebuilt when the requirements it was built with change.
+Each server runs from a virtualenv of its own holding what a user installs for it: MLServer with its
+sklearn runtime in bench/.venv-mlserver, daneel with its sklearn extra (editable, so the working
+tree is what runs) in bench/.venv-daneel; the raw ASGI baseline runs in daneel's. The project's
+development virtualenv holds far more (MLflow, pandas, pyarrow, ...), which scikit-learn would import
+at start, inflating start-up time and memory. Everything lands under bench/ (gitignored) and is
+reused by the next run; a virtualenv is rebuilt when the requirements it was built with change.
 """
 
 from __future__ import annotations
@@ -97,16 +101,28 @@ def ensure_wrk() -> str:
 
 def ensure_mlserver(venv: Path, version: str) -> str:
     """MLServer's own virtualenv at venv with the sklearn runtime; returns the MLServer version inside."""
-    wanted = mlserver_requirements(version)
-    marker = venv / "bench-requirements.txt"
-    if not (marker.exists() and marker.read_text().splitlines() == wanted):
-        say(f"creating {venv} with {' '.join(wanted)}")
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        if _quiet([*pip, *wanted]) != 0:
-            raise SetupError(f"pip could not install {' '.join(wanted)} into {venv}; see the lines above")
-        marker.write_text("\n".join(wanted) + "\n")
+    ensure_venv(venv, mlserver_requirements(version))
     return _version_in(venv, "mlserver")
+
+
+def ensure_daneel(venv: Path, root: Path) -> Path:
+    """daneel's own virtualenv at venv: the working tree installed editable with the sklearn extra; its daneel."""
+    ours = importlib.metadata.version("scikit-learn")
+    ensure_venv(venv, ["-e", f"{root}[sklearn]", f"scikit-learn=={ours}"])
+    return venv / "bin" / "daneel"
+
+
+def ensure_venv(venv: Path, wanted: list[str]) -> None:
+    """A virtualenv at venv holding `wanted` (pip arguments), made again only when they change."""
+    marker = venv / "bench-requirements.txt"
+    if marker.exists() and marker.read_text().splitlines() == wanted:
+        return
+    say(f"creating {venv} with {' '.join(wanted)}")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    if _quiet([*pip, *wanted]) != 0:
+        raise SetupError(f"pip could not install {' '.join(wanted)} into {venv}; see the lines above")
+    marker.write_text("\n".join(wanted) + "\n")
 
 
 def mlserver_requirements(version: str) -> list[str]:

@@ -142,7 +142,8 @@ def main(argv: list[str]) -> int:
     try:
         wrk = prepare.ensure_wrk()
         mlserver_version = prepare.ensure_mlserver(BENCH / ".venv-mlserver", args.mlserver_version)
-        tools = make_tools(work, args)
+        daneel = prepare.ensure_daneel(BENCH / ".venv-daneel", ROOT)
+        tools = make_tools(work, args, daneel)
     except (prepare.SetupError, OSError, subprocess.CalledProcessError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -166,11 +167,9 @@ def measure_all(args: argparse.Namespace, tools: lineup.Tools, wrk: str) -> tupl
         return rows, [EXTRAS[name](bench, rows) for name in args.extra_names]
 
 
-def make_tools(work: Path, args: argparse.Namespace) -> lineup.Tools:
-    # The daneel installed beside the interpreter running this script: the project's .venv under make.
-    daneel = Path(sys.executable).parent / "daneel"
+def make_tools(work: Path, args: argparse.Namespace, daneel: Path) -> lineup.Tools:
     return lineup.Tools(
-        python=Path(sys.executable),
+        python=daneel.parent / "python",
         daneel=daneel,
         mlserver=BENCH / ".venv-mlserver" / "bin" / "mlserver",
         baseline=BENCH / "baseline.py",
