@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 import yaml
@@ -21,14 +22,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_request_flows_through_the_router_to_a_predictor_and_back(
-    tmp_path: Path, serve: Servers, daneel_cli: Callable[..., subprocess.CompletedProcess[str]]
+    tmp_path: Path, serve: Servers, daneel_cli: Callable[..., subprocess.CompletedProcess[str]], iris: Any
 ) -> None:
+    """The example's model folder is trained by `make run`, not in a clone: the test's own iris model stands in."""
     objects = render(load(ROOT / "examples" / "deployments" / "abtest.yaml"), Options(workdir=ROOT))
     files = {obj["metadata"]["name"]: obj["data"]["deployment.yaml"] for obj in objects if obj["kind"] == "ConfigMap"}
     ports = {}
     for predictor in ("main", "candidate"):
         path = tmp_path / f"{predictor}.yaml"
-        path.write_text(files[f"iris-abtest-{predictor}"].replace("/app/", f"{ROOT}/"))
+        served = files[f"iris-abtest-{predictor}"].replace("/app/examples/iris", str(iris.path))
+        path.write_text(served.replace("/app/", f"{ROOT}/"))
         ports[predictor] = serve(path, "--no-grpc").port
     router = yaml.safe_load(files["iris-abtest"])
     for predictor in router["spec"]["predictors"]:
