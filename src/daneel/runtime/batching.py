@@ -146,7 +146,7 @@ class Batcher:
         try:
             if self.max_latency_s:
                 await self._wait_to_fill()
-            elif not self._skipping():
+            else:  # a leader that skips its turn went to _solo instead
                 await asyncio.sleep(0)
             if len(self._queue) == 1:  # nothing joined it: the plain call
                 self._alone += 1
