@@ -63,23 +63,23 @@ async def _answer(
         start, in_flight = time.perf_counter(), meter.started(model)
     with request_context(_headers(context)) as request:
         span = None if tracing is None else tracing.rpc(INFERENCE_SERVICE, method, model or "", request)
-        try:
-            result = await call()
-        except Exception as exc:
-            code, message, extra = _failure(exc, method)
+
+        def finished(code: grpc.StatusCode, message: str = "") -> None:
             if span is not None:
                 span.returned(code.value[0], request.predictor, message)
             if meter is not None:
                 in_flight.dec()
                 meter.done(model, method, request.predictor, code.name, time.perf_counter() - start)
+
+        try:
+            result = await call()
+        except Exception as exc:
+            code, message, extra = _failure(exc, method)
+            finished(code, message)
             context.set_trailing_metadata((*_metadata(request.response_headers), *extra))
             await context.abort(code, message)
             raise AssertionError("context.abort returns only by raising") from exc
-        if meter is not None:
-            in_flight.dec()
-            meter.done(model, method, request.predictor, "OK", time.perf_counter() - start)
-        if span is not None:
-            span.returned(0, request.predictor)
+        finished(grpc.StatusCode.OK)
     if request.response_headers:
         await context.send_initial_metadata(_metadata(request.response_headers))
     return result
