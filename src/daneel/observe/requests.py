@@ -9,17 +9,19 @@ from daneel.observe.telemetry import ServerMetrics
 
 #: The `deployment` and `node` labels of a request to a model name (the default model for None).
 Labeller = Callable[[str | None], tuple[str, str]]
-#: Paths that carry feedback: counted by the feedback metrics and Seldon's, not as requests.
-FEEDBACK = frozenset({"/api/v1.0/feedback", "/api/v0.1/feedback", "/send-feedback"})
 
 
 class RequestMeter:
     """One protocol's request series, each made once and kept, so that a request costs a lookup and a few adds."""
 
-    def __init__(self, metrics: ServerMetrics, labels: Labeller, protocol: str) -> None:
+    def __init__(
+        self, metrics: ServerMetrics, labels: Labeller, protocol: str, feedback: frozenset[str] = frozenset()
+    ) -> None:
+        """`feedback`: services that carry feedback, counted by the feedback metrics and Seldon's, not as requests."""
         self._metrics = metrics
         self._labels = labels
         self.protocol = protocol
+        self._feedback = feedback
         self._done: dict[
             tuple[str | None, str, str | None, str], tuple[Counter | None, Histogram | None, Histogram]
         ] = {}
@@ -61,7 +63,7 @@ class RequestMeter:
         seldon = self._metrics.seldon_server.histogram(
             deployment, predictor or "", "", service if deployment else "", "POST", code
         )
-        if service in FEEDBACK:
+        if service in self._feedback:
             return None, None, seldon
         labels = (deployment, predictor or "", node, self.protocol, code)
         return self._metrics.requests.counter(*labels), self._metrics.request_seconds.histogram(*labels), seldon

@@ -39,6 +39,7 @@ _SELDON_POST = {
     "/aggregate": "aggregate",
     "/send-feedback": "send-feedback",
 }
+_FEEDBACK = frozenset(path for path, method in _SELDON_POST.items() if method == "send-feedback")
 _REPOSITORY_MODELS = "/v2/repository/models/"
 _TEXT = b"text/plain; charset=utf-8"
 PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
@@ -95,7 +96,7 @@ class RestApp:
         if metrics is not None:
             self.routes["/metrics"] = {"GET": self._metrics}
             self.meters = {
-                seldon: RequestMeter(metrics, dataplane.labels, "seldon" if seldon else "v2")
+                seldon: RequestMeter(metrics, dataplane.labels, "seldon" if seldon else "v2", _FEEDBACK)
                 for seldon in (True, False)
             }
 
