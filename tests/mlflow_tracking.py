@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
+
+from conftest import free_port
 
 _STARTUP_TIMEOUT_S = 120.0
 
@@ -60,12 +61,6 @@ class Tracking:
         return str(info.registered_model_version)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _mlflow() -> str:
     beside = Path(sys.executable).with_name("mlflow")
     found = str(beside) if beside.exists() else shutil.which("mlflow")
@@ -80,7 +75,7 @@ def _mlflow() -> str:
 
 @contextlib.contextmanager
 def tracking_server(folder: Path) -> Iterator[Tracking]:
-    port = _free_port()
+    port = free_port()
     log = folder / "mlflow-server.log"
     command = [
         _mlflow(),

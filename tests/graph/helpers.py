@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -85,9 +84,3 @@ def node(component: Component, *children: GraphNode, methods: list[str] | None =
     """A graph node of `component`'s kind (or the one given as `kind`)."""
     kind = options.pop("kind", component.kind)
     return GraphNode(component, calls_for(kind, methods), list(children), **options)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

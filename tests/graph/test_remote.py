@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
+from conftest import free_port
 from daneel.errors import ErrorCode, InvalidInput, ModelError, ModelTimeout, NotImplementedByModel, NotReady
 from daneel.graph.build import BuildContext, build_graph
 from daneel.graph.executor import Graph
@@ -19,7 +20,7 @@ from daneel.protocol.v1 import Feedback
 from daneel.runtime.component import Kind
 from daneel.spec.model import Predictor
 
-from .helpers import Add, free_port, node, request, run
+from .helpers import Add, node, request, run
 
 REMOTE = """
 import json

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from conftest import free_port
 from daneel.graph.state import Branch, RedisStore, SqliteStore, open_store
 
-from .helpers import free_port, run
+from .helpers import run
 
 ADDS_PER_WORKER = 100
 WORKER = """
