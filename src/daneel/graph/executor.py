@@ -243,43 +243,36 @@ class Graph(Component):
         return result
 
     async def _run(self, node: GraphNode, method: str, call: Awaitable[T]) -> T:
-        """Await one call on a node within its timeout; any failure names the node."""
-        metrics = self.telemetry.metrics
-        if metrics is None or method == "health":
-            return await self._attempt(node, method, call)
-        start, code = time.perf_counter(), "ok"
-        try:
-            return await self._attempt(node, method, call)
-        except DaneelError as exc:
-            code = exc.code.value
-            raise
-        except BaseException:
-            code = "cancelled"
-            raise
-        finally:
-            seconds = time.perf_counter() - start
-            for timer in self._timer(metrics, node, method, code):
-                timer.observe(seconds)
-
-    async def _attempt(self, node: GraphNode, method: str, call: Awaitable[T]) -> T:
+        """Await one call on a node within its timeout; any failure names the node. Timed when metrics are on."""
         # Most nodes have no timeout: they skip the cost of arming and disarming one on every call.
         if node.timeout_s is not None:
             call = _within(node.timeout_s, node.name, method, call)
         tracing = self.telemetry.tracing
         if tracing is not None and method != "health":
             call = tracing.span(f"{node.name}.{method}", self._span_attributes(node, method), call)
+        metrics = None if method == "health" else self.telemetry.metrics
+        start, code = time.perf_counter() if metrics is not None else 0.0, "ok"
         # Lines logged while the node runs, the user's own among them, name it (about 0.1 µs a call).
         where = logs.where.set((self.deployment or self.name, self.name, node.name))
         try:
             return await call
         except DaneelError as exc:
+            code = exc.code.value
             if _names(exc, node.name):
                 raise
             raise _renamed(exc, f"{node.name}: {exc.message}") from exc
         except Exception as exc:
+            code = ModelError.code.value
             raise ModelError(f"{node.name}: {describe(exc)}") from exc
+        except BaseException:
+            code = "cancelled"
+            raise
         finally:
             logs.where.reset(where)
+            if metrics is not None:
+                seconds = time.perf_counter() - start
+                for timer in self._timer(metrics, node, method, code):
+                    timer.observe(seconds)
 
     def _span_attributes(self, node: GraphNode, method: str) -> dict[str, str]:
         implementation = node.label or node.component.implementation
