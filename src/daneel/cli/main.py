@@ -16,6 +16,7 @@ COMMANDS = {
     "build": "daneel.cli.build",
     "convert": "daneel.cli.validate",
     "deploy-mlflow": "daneel.cli.deploy_mlflow",
+    "detector": "daneel.cli.detector",
     "fetch": "daneel.cli.fetch",
     "init": "daneel.cli.init",
     "manifest": "daneel.cli.manifest",
