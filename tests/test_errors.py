@@ -12,12 +12,14 @@ from daneel.errors import (
     NotReady,
     Overloaded,
     PayloadTooLarge,
+    Rejected,
     describe,
 )
 
 CODES = [
     (InvalidInput, ErrorCode.INVALID_INPUT),
     (PayloadTooLarge, ErrorCode.PAYLOAD_TOO_LARGE),
+    (Rejected, ErrorCode.REJECTED),
     (NotFound, ErrorCode.NOT_FOUND),
     (NotReady, ErrorCode.NOT_READY),
     (NotImplementedByModel, ErrorCode.NOT_IMPLEMENTED),

@@ -7,7 +7,8 @@ edge knows about HTTP.
 
     DaneelError
     ├── InvalidInput          bad request payload (names the field)
-    │   └── PayloadTooLarge   body over the configured limit
+    │   ├── PayloadTooLarge   body over the configured limit
+    │   └── Rejected          well-formed, but refused: an outlier detector says it is unlike the training data
     ├── NotFound              unknown model, version or path
     ├── NotReady              model still loading, or failed to load
     ├── NotImplementedByModel the component lacks the method asked for
@@ -25,6 +26,7 @@ import enum
 class ErrorCode(enum.Enum):
     INVALID_INPUT = "invalid_input"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    REJECTED = "rejected"
     NOT_FOUND = "not_found"
     NOT_READY = "not_ready"
     NOT_IMPLEMENTED = "not_implemented"
@@ -60,6 +62,11 @@ class PayloadTooLarge(InvalidInput):
 
     def __init__(self, limit: int) -> None:
         super().__init__("body", f"request body is larger than the limit of {limit} bytes")
+
+
+class Rejected(InvalidInput):
+    code = ErrorCode.REJECTED
+    reason = "REJECTED"
 
 
 class NotFound(DaneelError):

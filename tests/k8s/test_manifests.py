@@ -159,6 +159,37 @@ def test_remote_models_are_fetched_by_an_init_container_with_the_secrets_credent
     assert served_file(objects, "ab-a")["spec"]["predictors"][0]["graph"]["modelUri"] == "/mnt/models/m"
 
 
+DETECTED = """
+apiVersion: daneel.dev/v1alpha1
+kind: ModelDeployment
+metadata: {name: watched}
+spec:
+  predictors:
+  - name: a
+    detectors: [{name: shift, kind: drift, modelUri: "s3://detectors/shift"}]
+    graph:
+      name: m
+      implementation: SKLEARN_SERVER
+      modelUri: "s3://models/a"
+      detectors: [{name: odd, kind: outlier, modelUri: "s3://detectors/odd", action: reject}]
+"""
+
+
+def test_detectors_are_fetched_beside_the_model_and_served_in_its_pod() -> None:
+    objects = render(deployment(DETECTED))
+    pod = by_kind(objects, "Deployment")["watched-a"]["spec"]["template"]["spec"]
+    fetched = sorted(tuple(container["args"][1:]) for container in pod["initContainers"])
+    assert fetched == [
+        ("s3://detectors/odd", "/mnt/models/m-odd"),
+        ("s3://detectors/shift", "/mnt/models/a-shift"),
+        ("s3://models/a", "/mnt/models/m"),
+    ]
+    predictor = served_file(objects, "watched-a")["spec"]["predictors"][0]
+    assert predictor["detectors"] == [{"name": "shift", "kind": "drift", "modelUri": "/mnt/models/a-shift"}]
+    odd = predictor["graph"]["detectors"][0]
+    assert odd == {"name": "odd", "kind": "outlier", "modelUri": "/mnt/models/m-odd", "action": "reject"}
+
+
 def test_a_local_model_outside_the_image_folder_is_refused_naming_the_field(tmp_path: Path) -> None:
     path = ROOT / "examples" / "deployments" / "abtest.yaml"
     with pytest.raises(InvalidInput) as raised:

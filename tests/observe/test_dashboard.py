@@ -33,3 +33,15 @@ def test_predictors_are_charted_side_by_side_and_bandit_rewards_shown() -> None:
     latency = next(p for p in dashboard["panels"] if p["title"].startswith("Latency"))
     assert all("by (predictor, le)" in t["expr"] for t in latency["targets"])
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_outliers_and_drift_are_charted() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = " ".join(target["expr"] for panel in dashboard["panels"] for target in panel["targets"])
+    for wanted in (
+        "daneel_outliers_total",
+        "daneel_outlier_score_bucket",
+        "daneel_drift_p_value",
+        "daneel_drift_detected",
+    ):
+        assert wanted in exprs

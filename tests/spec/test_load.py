@@ -184,7 +184,7 @@ def test_unknown_fields_are_named_by_their_path_and_line(with_spec: Wrap) -> Non
         "deploy.yaml:14: spec.predictors[0].graph.children[0].modelUrl: unknown field; did you mean modelUri?",
         "deploy.yaml:15: spec.predictors[0].graph.children[0].colour: unknown field; expected one of name, type, "
         "implementation, modelUri, parameters, children, endpoint, methods, logger, envSecretRefName, "
-        "serviceAccountName, storageInitializerImage, timeoutSeconds, batching",
+        "serviceAccountName, storageInitializerImage, timeoutSeconds, batching, detectors",
         "deploy.yaml:16: spec.predictors[0].trafic: unknown field; did you mean traffic?",
     ]
 

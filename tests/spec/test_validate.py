@@ -367,3 +367,56 @@ def test_seldons_spec_settings_take_seldons_values(
     assert problems(text) == [f"spec.{field}: expected one of {expected}; got {value!r}"]
     good = expected.split(", ")[0]
     assert problems(with_spec(predictors(f"{{name: a, graph: {MODEL}}}") + f"{field}: {good}\n")) == []
+
+
+DETECTED = "{name: m, implementation: SKLEARN_SERVER, modelUri: /models/iris, detectors: [%s]}"
+
+
+def test_detectors_on_a_predictor_and_its_nodes_are_valid(problems: Problems, with_spec: Wrap) -> None:
+    node = DETECTED % "{name: odd, kind: outlier, modelUri: det/odd, action: reject}"
+    on_predictor = "{name: shift, kind: drift, modelUri: det/shift, parameters: {window: 50}}"
+    assert problems(with_spec(predictors(f"{{name: p, detectors: [{on_predictor}], graph: {node}}}"))) == []
+
+
+@pytest.mark.parametrize(
+    ("detector", "expected"),
+    [
+        ("{name: d, kind: outlier}", "expected modelUri (a folder `daneel detector fit` wrote) or implementation"),
+        ("{name: d, kind: drift, modelUri: x, mode: sync}", "mode: a drift detector tests windows of many requests"),
+        ("{name: d, kind: drift, modelUri: x, action: reject}", "action: only an outlier detector can reject"),
+        ("{name: d, kind: outlier, modelUri: x, mode: async, action: reject}", "action: an async detector scores"),
+    ],
+)
+def test_a_detector_that_cannot_work_is_refused_naming_its_field(
+    problems: Problems, with_spec: Wrap, detector: str, expected: str
+) -> None:
+    found = problems(with_spec(predictors(f"{{name: p, graph: {DETECTED % detector}}}")))
+    assert len(found) == 1
+    assert found[0].startswith("spec.predictors[0].graph.detectors[0]")
+    assert expected in found[0]
+
+
+def test_detector_names_are_unique_in_a_predictor(problems: Problems, with_spec: Wrap) -> None:
+    node = DETECTED % "{name: d, kind: outlier, modelUri: x}"
+    text = with_spec(predictors(f"{{name: p, detectors: [{{name: d, kind: drift, modelUri: y}}], graph: {node}}}"))
+    assert problems(text) == [
+        "spec.predictors[0].graph.detectors[0].name: 'd' is already the name of spec.predictors[0].detectors[0]"
+    ]
+
+
+def test_a_combiner_takes_no_detectors(problems: Problems, with_spec: Wrap) -> None:
+    child = "{name: c1, implementation: SKLEARN_SERVER, modelUri: /m}"
+    detectors = "[{name: d, kind: outlier, modelUri: x}]"
+    combiner = f"{{name: avg, implementation: AVERAGE_COMBINER, children: [{child}], detectors: {detectors}}}"
+    found = problems(with_spec(predictors(f"{{name: p, graph: {combiner}}}")))
+    assert found == [
+        "spec.predictors[0].graph.detectors: a COMBINER's input is its children's answers;"
+        " put detectors on its children or the predictor"
+    ]
+
+
+def test_a_detector_kind_must_be_outlier_or_drift(problems: Problems, with_spec: Wrap) -> None:
+    found = problems(with_spec(predictors(f"{{name: p, graph: {DETECTED % '{name: d, kind: anomaly, modelUri: x}'}}}")))
+    assert len(found) == 1
+    assert found[0].startswith("spec.predictors[0].graph.detectors[0].kind:")
+    assert "'outlier'" in found[0] and "'drift'" in found[0]

@@ -326,5 +326,15 @@ def _unencodable(component: Component, exc: Exception) -> ModelError:
 
 
 def _v2_parameters(meta: dict[str, Any]) -> dict[str, Any]:
-    """What a graph or deployment tells about the call: tags, the predictor, routers' choices."""
-    return {key: meta[key] for key in ("tags", "predictor", "routing") if meta.get(key)}
+    """What a graph or deployment tells about the call: tags, the predictor, routers' choices.
+
+    Outlier detectors' verdicts are also parameters of their own, where V2 clients look first.
+    """
+    parameters = {key: meta[key] for key in ("tags", "predictor", "routing") if meta.get(key)}
+    tags = meta.get("tags")
+    if tags and "outlier" in tags:
+        parameters.update((key, tags[key]) for key in _VERDICTS if key in tags)
+    return parameters
+
+
+_VERDICTS = ("outlier", "outlier_score", "outlier_scores")

@@ -15,7 +15,8 @@ Each node becomes a component, by the first rule that fits:
    that only names a container image.
 
 A relative `modelUri` is relative to the deployment file's folder; other URIs
-are fetched by the `fetch` the caller injects.
+are fetched by the `fetch` the caller injects. A node or predictor with
+`detectors` is wrapped in :class:`~daneel.detect.watch.Watched`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from daneel.observe.payloads import Source
 from daneel.observe.telemetry import OFF, Telemetry
 from daneel.runtime import loader, parameters, prepackaged
 from daneel.runtime.component import Component, Kind
+from daneel.spec.model import Detector as DetectorSpec
 from daneel.spec.model import EndpointType, Node, Predictor, node_type
 
 #: Seldon's name for "no implementation": the node's image has the code.
@@ -66,8 +68,13 @@ class BuildContext:
     namespace: str | None = None  # the deployment's, named in request log events
 
 
-def build_graph(predictor: Predictor, context: BuildContext) -> Graph:
-    return Graph(predictor.name, _build(predictor.graph, predictor, context), context.deployment, context.telemetry)
+def build_graph(predictor: Predictor, context: BuildContext) -> Component:
+    """The predictor's graph; with detectors on the predictor, the graph watched by them."""
+    root = _build(predictor.graph, predictor, context)
+    graph = Graph(predictor.name, root, context.deployment, context.telemetry)
+    return (
+        _watched(graph, predictor.detectors, predictor.name, "", "predict", context) if predictor.detectors else graph
+    )
 
 
 def _build(node: Node, predictor: Predictor, context: BuildContext) -> GraphNode:
@@ -80,7 +87,10 @@ def _build(node: Node, predictor: Predictor, context: BuildContext) -> GraphNode
     methods = None if node.methods is None else [method.value for method in node.methods]
     container = predictor.container(node.name) or {}
     label = str(container["image"]) if container.get("image") else None
-    graph_node = GraphNode(component, calls_for(kind, methods), children, node.timeout_seconds, label)
+    calls = calls_for(kind, methods)
+    if node.detectors:
+        component = _watched(component, node.detectors, predictor.name, node.name, calls, context)
+    graph_node = GraphNode(component, calls, children, node.timeout_seconds, label)
     payloads = context.telemetry.payloads
     if node.logger is not None and payloads is not None:
         source = Source(context.deployment, predictor.name, node.name, context.namespace)
@@ -111,6 +121,31 @@ def _component(node: Node, predictor: str, children: int, context: BuildContext)
     if node.batching is not None:
         spec.batching = node.batching  # the deployment's word over the folder's daneel.yaml
     return loader.build(spec, context.policy, context.executor, context.telemetry), kind
+
+
+def _watched(
+    component: Component,
+    specs: list[DetectorSpec],
+    predictor: str,
+    node: str,
+    calls: frozenset[str] | str,
+    context: BuildContext,
+) -> Component:
+    """`component` watched by its detectors, each loading from its modelUri (or, a class, the deployment's folder)."""
+    # Imported here: a deployment without detectors does not pay for them at start.
+    from daneel.detect.running import Detector, Place
+    from daneel.detect.watch import Watched, watched_method
+
+    place = Place(context.deployment, predictor, node)
+    detectors = []
+    for spec in specs:
+        try:
+            folder = _uri_folder(spec.model_uri, context) if spec.model_uri else context.base_dir.resolve()
+        except DaneelError as exc:
+            raise LoadError(f"detector {spec.name}: {exc.message}") from exc
+        detectors.append(Detector(spec, folder, place, context.telemetry))
+    method = calls if isinstance(calls, str) else watched_method(calls)
+    return Watched(component, detectors, method, context.telemetry)
 
 
 def _parameters(node: Node) -> dict[str, Any]:
@@ -174,9 +209,13 @@ def _code_folder(node: Node, context: BuildContext) -> Path:
 
 
 def _model_folder(node: Node, context: BuildContext) -> Path:
-    uri = node.model_uri
-    if not uri:
+    if not node.model_uri:
         raise LoadError(f"{node.implementation} needs modelUri, the folder or URI of the model files")
+    return _uri_folder(node.model_uri, context)
+
+
+def _uri_folder(uri: str, context: BuildContext) -> Path:
+    """A local folder for a modelUri: a path relative to the deployment file, file://, or fetched."""
     if uri.startswith("file://"):
         path = Path(uri.removeprefix("file://"))
     elif "://" in uri or uri.startswith(("models:/", "runs:/")):

@@ -30,6 +30,7 @@ from daneel.errors import (
     NotFound,
     NotImplementedByModel,
     NotReady,
+    Rejected,
 )
 from daneel.graph import messages
 from daneel.observe import tracing
@@ -50,7 +51,7 @@ _ERRORS: dict[int, Callable[[str], DaneelError]] = {
     400: lambda message: InvalidInput("", message),
     404: NotFound,
     413: lambda message: InvalidInput("", message),
-    422: lambda message: InvalidInput("", message),
+    422: lambda message: Rejected("", message),
     501: NotImplementedByModel,
     503: NotReady,
     504: ModelTimeout,

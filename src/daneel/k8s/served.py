@@ -29,7 +29,17 @@ from typing import Any
 
 from daneel.errors import InvalidInput
 from daneel.k8s.names import object_name
-from daneel.spec.model import API_VERSION, KIND, ComponentSpec, Deployment, Node, NodeType, Predictor, node_type
+from daneel.spec.model import (
+    API_VERSION,
+    KIND,
+    ComponentSpec,
+    Deployment,
+    Detector,
+    Node,
+    NodeType,
+    Predictor,
+    node_type,
+)
 
 MODELS_DIR = "/mnt/models"
 APP_DIR = "/app"
@@ -39,9 +49,9 @@ GRPC_PORT = 8081
 COMPONENT_PORT = 9000
 
 #: Node fields a remote node keeps besides its name, type and methods; the rest describe code that runs elsewhere.
-_REMOTE_KEEPS = ("children", "timeoutSeconds", "logger")
+_REMOTE_KEEPS = ("children", "timeoutSeconds", "logger", "detectors")
 _SPEC_KEEPS = ("protocol", "transport", "annotations")
-_PREDICTOR_KEEPS = ("name", "graph", "labels", "annotations")
+_PREDICTOR_KEEPS = ("name", "graph", "labels", "annotations", "detectors")
 
 File = dict[str, Any]
 
@@ -86,7 +96,9 @@ def predictor_file(deployment: Deployment, index: int, workdir: Path | None) -> 
     out = PredictorFile(predictor, name, {})
     dumped = _dump(predictor)
     loc = f"spec.predictors[{index}].graph"
-    dumped["graph"] = _rewrite(predictor.graph, dumped["graph"], loc, _Context(deployment, out, workdir))
+    context = _Context(deployment, out, workdir)
+    dumped["graph"] = _rewrite(predictor.graph, dumped["graph"], loc, context)
+    _detectors(predictor.detectors, dumped, predictor.name, f"spec.predictors[{index}]", context)
     kept = {key: dumped[key] for key in _PREDICTOR_KEEPS if key in dumped}
     out.file = _file(deployment, _spec(deployment) | {"predictors": [kept]})
     return out
@@ -144,6 +156,7 @@ def _rewrite(node: Node, dumped: dict[str, Any], loc: str, context: _Context) ->
         dumped["children"] = children
     if not node.remote:
         dumped.pop("endpoint", None)
+    _detectors(node.detectors, dumped, node.name, loc, context)
     own = _container_of(context.out.predictor, node.name)
     if own is not None and own[1].get("image"):
         return _own_pod(node, dumped, loc, context, own)
@@ -153,6 +166,16 @@ def _rewrite(node: Node, dumped: dict[str, Any], loc: str, context: _Context) ->
     if uri is not None:
         dumped["modelUri"] = _model_path(node, uri, f"{loc}.modelUri", context, context.out.fetches)
     return dumped
+
+
+def _detectors(detectors: list[Detector], dumped: dict[str, Any], owner: str, loc: str, context: _Context) -> None:
+    """Detectors run in the pod that serves what they watch: their folders are fetched or found as a node's are."""
+    for i, detector in enumerate(detectors):
+        if detector.model_uri:
+            where = f"{loc}.detectors[{i}].modelUri"
+            name = f"{owner}-{detector.name}"
+            path = _uri_path(name, None, detector.model_uri, where, context, context.out.fetches)
+            dumped["detectors"][i]["modelUri"] = path
 
 
 def _own_pod(
@@ -180,9 +203,13 @@ def _component_folder(node: Node, deployment: Deployment) -> str | None:
 
 
 def _model_path(node: Node, uri: str, loc: str, context: _Context, fetches: list[Fetch]) -> str:
+    return _uri_path(node.name, node.env_secret_ref_name, uri, loc, context, fetches)
+
+
+def _uri_path(name: str, secret: str | None, uri: str, loc: str, context: _Context, fetches: list[Fetch]) -> str:
     if is_remote_uri(uri):
-        path = posixpath.join(MODELS_DIR, object_name(node.name))
-        fetches.append(Fetch(node.name, uri, path, node.env_secret_ref_name))
+        path = posixpath.join(MODELS_DIR, object_name(name))
+        fetches.append(Fetch(name, uri, path, secret))
         return path
     return _in_image(uri.removeprefix("file://"), loc, context)
 

@@ -22,8 +22,10 @@ CONTENT_TYPE = "application/json"
 REQUEST = "io.seldon.serving.inference.request"
 RESPONSE = "io.seldon.serving.inference.response"
 FEEDBACK = "io.seldon.serving.feedback"
+#: daneel's own: a drift detector found that the requests of a window differ from the training data.
+DRIFT = "io.daneel.detector.drift"
 #: The CloudEvents type of each kind of record.
-TYPES = {"request": REQUEST, "response": RESPONSE, "feedback": FEEDBACK}
+TYPES = {"request": REQUEST, "response": RESPONSE, "feedback": FEEDBACK, "drift": DRIFT}
 
 #: Attributes every event has; everything else on a line is an extension.
 _CORE = ("specversion", "id", "source", "type", "time", "datacontenttype")

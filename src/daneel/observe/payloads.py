@@ -123,6 +123,10 @@ class PayloadLogger:
         if self.responses:
             self.delivery.append(Record(self, "feedback", value, request_id, "seldon", model, predictor))
 
+    def detection(self, value: dict[str, Any]) -> None:
+        """A detector's finding (drift): sent whatever the logger's mode and sample, as an alert is."""
+        self.delivery.append(Record(self, "drift", value, "", "", "", value.get("predictor")))
+
     def event(self, record: Record) -> Event:
         source = self.source
         deployment = source.deployment or record.model
@@ -134,6 +138,8 @@ class PayloadLogger:
             "protocol": record.protocol,
             "deployment": deployment,
         }
+        if not record.request_id:  # an alert, not about one request
+            del extensions["requestid"], extensions["protocol"]
         if source.namespace:
             extensions["namespace"] = source.namespace
         if predictor:

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 REQUEST_LABELS = ("deployment", "predictor", "node", "protocol", "code")
 NODE_LABELS = ("deployment", "predictor", "node", "method", "code")
 BRANCH_LABELS = ("deployment", "predictor", "router", "branch")
+DETECTOR_LABELS = ("deployment", "predictor", "node", "detector")
+#: An outlier score divided by its detector's threshold: 1 is the line for every detector.
+RELATIVE_BUCKETS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.5, 2.0, 4.0, 8.0, 16.0)
 #: Seldon's executor metrics, named and labelled as Seldon's dashboards expect.
 SELDON_SERVER_LABELS = ("deployment_name", "predictor_name", "predictor_version", "service", "method", "code")
 SELDON_CLIENT_LABELS = (
@@ -71,6 +74,29 @@ class ServerMetrics:
         self.seldon_client = registry.histogram(
             "seldon_api_executor_client_requests_seconds", "Seldon's: the executor's calls to each component.",
             SELDON_CLIENT_LABELS,
+        )  # fmt: skip
+
+        self._detectors(registry)
+
+    def _detectors(self, registry: Registry) -> None:
+        self.outlier_score = registry.histogram(
+            "daneel_outlier_score", "Outlier scores over the detector's threshold (above 1: an outlier), per row.",
+            DETECTOR_LABELS, RELATIVE_BUCKETS,
+        )  # fmt: skip
+        self.outliers = registry.counter("daneel_outliers_total", "Rows an outlier detector flagged.", DETECTOR_LABELS)
+        self.drift_p_value = registry.gauge(
+            "daneel_drift_p_value", "The last drift test's p-value, per feature (the lowest over workers).",
+            (*DETECTOR_LABELS, "feature"),
+        )  # fmt: skip
+        self.drift_detected = registry.gauge(
+            "daneel_drift_detected", "1 when the last drift test found drift (in any worker), else 0.", DETECTOR_LABELS
+        )
+        self.drift_tests = registry.counter(
+            "daneel_drift_tests_total", "Windows a drift detector tested, by outcome.", (*DETECTOR_LABELS, "outcome")
+        )
+        self.detector_dropped = registry.counter(
+            "daneel_detector_dropped_rows_total", "Rows async detectors dropped because they fell behind.",
+            ("deployment", "predictor", "node"),
         )  # fmt: skip
 
     def custom(self, kind: str, name: str, labelnames: tuple[str, ...]) -> Family:

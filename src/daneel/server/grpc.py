@@ -35,6 +35,7 @@ INFERENCE_SERVICE = "inference.GRPCInferenceService"
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.INVALID_INPUT: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.PAYLOAD_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.REJECTED: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.NOT_READY: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.NOT_IMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,

@@ -23,6 +23,7 @@ Scope = dict[str, Any]
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_INPUT: 400,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.REJECTED: 422,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.NOT_READY: 503,
     ErrorCode.NOT_IMPLEMENTED: 501,

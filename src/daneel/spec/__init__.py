@@ -5,6 +5,7 @@ from daneel.spec.model import (
     BUILTIN_TYPES,
     PREPACKAGED_SERVERS,
     Deployment,
+    Detector,
     Node,
     NodeType,
     Parameter,
@@ -18,6 +19,7 @@ from daneel.spec.validate import check, image_nodes
 __all__ = [
     "BUILTIN_TYPES",
     "Deployment",
+    "Detector",
     "InvalidDeployment",
     "Node",
     "NodeType",

@@ -3,7 +3,7 @@
 Field names on the wire are Seldon's (`modelUri`, `componentSpecs`, the
 endpoint's `service_host`); Python attributes are snake_case. Unknown fields
 are errors. daneel's own additions (`timeoutSeconds`, `sticky`, `stateStore`,
-`batching`) are optional, so Seldon files load unchanged.
+`batching`, `logger`, `detectors`) are optional, so Seldon files load unchanged.
 """
 
 from __future__ import annotations
@@ -136,6 +136,48 @@ class Batching(Schema):
     )
 
 
+class DetectorKind(enum.Enum):
+    OUTLIER = "outlier"
+    DRIFT = "drift"
+
+
+class DetectorMode(enum.Enum):
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class DetectorAction(enum.Enum):
+    TAG = "tag"
+    REJECT = "reject"
+
+
+class Detector(Schema):
+    """An outlier or drift detector watching the input of a predictor or node (docs/detectors.md)."""
+
+    name: str = Field(description="Unique among the predictor's detectors; labels the detector's metrics.")
+    kind: DetectorKind = Field(description="outlier (one request unlike the training data) or drift (the stream).")
+    implementation: str | None = Field(
+        None, description="Your own detector class, pkg.module:Class; without it modelUri holds a fitted detector."
+    )
+    model_uri: str | None = Field(None, description="The folder `daneel detector fit` wrote, or your class's files.")
+    mode: DetectorMode | None = Field(
+        None, description="sync: scored on the request path (outliers' default); async: off it (drift's default)."
+    )
+    action: DetectorAction = Field(
+        DetectorAction.TAG, description="tag: the answer says which rows are outliers; reject: answer 422 instead."
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides: threshold or percentile, p_value, window, correction, ..."
+    )
+
+    @property
+    def synchronous(self) -> bool:
+        """Whether the detector runs on the request path: outliers do unless told otherwise; drift never does."""
+        if self.mode is not None:
+            return self.mode is DetectorMode.SYNC
+        return self.kind is DetectorKind.OUTLIER
+
+
 class Node(Schema):
     """One node of an inference graph (Seldon's PredictiveUnit)."""
 
@@ -155,6 +197,7 @@ class Node(Schema):
     storage_initializer_image: str | None = Field(None, description="Seldon: image that downloads the model.")
     timeout_seconds: float | None = Field(None, gt=0, description="The node fails with 504 when a call takes longer.")
     batching: Batching | None = Field(None, description="Dynamic batching for this node.")
+    detectors: list[Detector] = Field(default_factory=list, description="Outlier and drift detectors on its input.")
 
     @field_validator("implementation", mode="before")
     @classmethod
@@ -232,6 +275,9 @@ class Predictor(Schema):
         default_factory=list, description="Pods on Kubernetes; a container named as a node supplies its image."
     )
     labels: dict[str, str] = Field(default_factory=dict, description="Labels reported in metrics and on pods.")
+    detectors: list[Detector] = Field(
+        default_factory=list, description="Outlier and drift detectors on the predictor's input."
+    )
     annotations: dict[str, str] = Field(default_factory=dict, description="Annotations (Seldon's `seldon.io/...`).")
     engine_resources: dict[str, Any] | None = Field(None, description="Seldon: resources of the orchestrator.")
     svc_orch_spec: dict[str, Any] | None = Field(None, description="Seldon: orchestrator settings.")

@@ -16,6 +16,9 @@ from daneel.spec.model import (
     PREPACKAGED_SERVERS,
     Deployment,
     DeploymentSpec,
+    Detector,
+    DetectorAction,
+    DetectorKind,
     Logger,
     Method,
     Node,
@@ -104,7 +107,7 @@ def _sticky(spec: DeploymentSpec) -> list[Problem]:
 
 
 def _graph(predictor: Predictor, loc: Loc, components: Path | None) -> list[Problem]:
-    problems = []
+    problems = _detectors(predictor, loc)
     seen: dict[str, Loc] = {}
     for node, node_loc in _walk(predictor.graph, (*loc, "graph")):
         if node.name in seen:
@@ -114,6 +117,45 @@ def _graph(predictor: Predictor, loc: Loc, components: Path | None) -> list[Prob
         problems += [*_type(node, node_loc), *_children(node, node_loc), *_parameters(node, node_loc)]
         problems += [*_endpoint(node, node_loc), *_source(node, node_loc, predictor, components)]
         problems += _logger(node.logger, (*node_loc, "logger"))
+    return problems
+
+
+def _detectors(predictor: Predictor, loc: Loc) -> list[Problem]:
+    """Each detector's own rules, and names unique among all the predictor's detectors (they label its metrics)."""
+    problems = []
+    seen: dict[str, Loc] = {}
+    holders = [(predictor.detectors, loc)] + [
+        (node.detectors, node_loc) for node, node_loc in _walk(predictor.graph, (*loc, "graph"))
+    ]
+    for detectors, holder in holders:
+        for i, detector in enumerate(detectors):
+            here = (*holder, "detectors", i)
+            if detector.name in seen:
+                problems.append(
+                    Problem((*here, "name"), f"{detector.name!r} is already the name of {path(seen[detector.name])}")
+                )
+            seen.setdefault(detector.name, here)
+            problems += _detector(detector, here)
+    for node, node_loc in _walk(predictor.graph, (*loc, "graph")):
+        if node.detectors and node_type(node) is NodeType.COMBINER:
+            message = "a COMBINER's input is its children's answers; put detectors on its children or the predictor"
+            problems.append(Problem((*node_loc, "detectors"), message))
+    return problems
+
+
+def _detector(detector: Detector, loc: Loc) -> list[Problem]:
+    problems = []
+    if not (detector.model_uri or detector.implementation):
+        message = "expected modelUri (a folder `daneel detector fit` wrote) or implementation (pkg.module:Class)"
+        problems.append(Problem(loc, message))
+    if detector.kind is DetectorKind.DRIFT and detector.synchronous:
+        message = "a drift detector tests windows of many requests, off the request path; expected async"
+        problems.append(Problem((*loc, "mode"), message))
+    if detector.action is DetectorAction.REJECT and detector.kind is DetectorKind.DRIFT:
+        problems.append(Problem((*loc, "action"), "only an outlier detector can reject a request; expected tag"))
+    elif detector.action is DetectorAction.REJECT and not detector.synchronous:
+        message = "an async detector scores requests after they are answered, so it cannot reject them; expected sync"
+        problems.append(Problem((*loc, "action"), message))
     return problems
 
 
