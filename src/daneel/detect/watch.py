@@ -103,8 +103,8 @@ class Watched(Component):
 
     async def _inspect(self, payload: Payload) -> list[Verdict]:
         """Score the request's rows with the sync detectors, and queue them for the async ones."""
-        first = self.detectors[0]
-        found = rows(payload, first.names or None, first.name)
+        named = next((d for d in self.detectors if d.names), self.detectors[0])  # whose feature order columns take
+        found = rows(payload, named.names or None, named.name)
         for detector in self.detectors:
             if detector.width is not None:
                 check_width(found, detector.width, detector.names, payload, detector.name)
