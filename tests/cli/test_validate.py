@@ -77,6 +77,35 @@ def test_validate_shows_graphs_and_shadows(daneel_cli: Cli, tmp_path: Path) -> N
     assert result.stdout.splitlines()[1:] == ["  main    100%  t -> bandit -> (a -> o, b)", "  copy  shadow  a"]
 
 
+def test_validate_lists_each_predictors_detectors(daneel_cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: daneel.dev/v1alpha1
+            kind: ModelDeployment
+            metadata: {name: d}
+            spec:
+              predictors:
+              - name: main
+                detectors: [{name: shift, kind: drift, modelUri: /d}]
+                graph:
+                  name: m
+                  modelUri: /m
+                  detectors:
+                  - {name: odd, kind: outlier, modelUri: /o, action: reject}
+                  - {name: slow, kind: outlier, modelUri: /f, mode: async}
+            """
+        )
+    )
+    result = daneel_cli("validate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        "  main    100%  m",
+        "                detectors: shift (drift) on main; odd (outlier, reject) on m; slow (outlier, async) on m",
+    ]
+
+
 def test_validate_prints_every_problem_and_fails(daneel_cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text(BROKEN)

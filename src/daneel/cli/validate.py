@@ -12,6 +12,7 @@ import yaml
 
 from daneel.errors import DaneelError
 from daneel.spec import Deployment, Node, as_model_deployment, image_nodes, json_schema, load
+from daneel.spec.model import Detector, DetectorAction, DetectorKind
 
 
 @click.command()
@@ -76,9 +77,23 @@ def summary(deployment: Deployment, components: Path | None = None) -> str:
     for predictor in predictors:
         share = "shadow" if predictor.shadow else f"{traffic[predictor.name]}%"
         lines.append(f"  {predictor.name:<{width}}  {share:>6}  {outline(predictor.graph)}")
+        watched = [(predictor.name, predictor.detectors)] + [(n.name, n.detectors) for n in predictor.graph.walk()]
+        described = [f"{_detector(d)} on {where}" for where, detectors in watched for d in detectors]
+        if described:
+            lines.append(f"  {'':<{width}}  {'':>6}  detectors: {'; '.join(described)}")
     if components is None:
         lines += [_note(node) for node in dict.fromkeys(node.name for _, node in image_nodes(deployment))]
     return "\n".join(lines)
+
+
+def _detector(detector: Detector) -> str:
+    """`odd (outlier, reject)`: the name, the kind, and what is not the kind's default."""
+    notes = [detector.kind.value]
+    if detector.kind is DetectorKind.OUTLIER and not detector.synchronous:
+        notes.append("async")
+    if detector.action is DetectorAction.REJECT:
+        notes.append("reject")
+    return f"{detector.name} ({', '.join(notes)})"
 
 
 def outline(node: Node) -> str:
