@@ -6,7 +6,7 @@ import re
 
 import orjson
 
-from daneel.observe.cloudevents import FEEDBACK, REQUEST, RESPONSE, TYPES, Event, EventIds, parse_line, timestamp
+from daneel.observe.cloudevents import DRIFT, FEEDBACK, REQUEST, RESPONSE, TYPES, Event, EventIds, parse_line, timestamp
 
 
 def event(**extensions: str) -> Event:
@@ -15,7 +15,8 @@ def event(**extensions: str) -> Event:
 
 
 def test_the_types_are_seldons() -> None:
-    assert TYPES == {"request": REQUEST, "response": RESPONSE, "feedback": FEEDBACK}
+    assert TYPES == {"request": REQUEST, "response": RESPONSE, "feedback": FEEDBACK, "drift": DRIFT}
+    assert DRIFT == "io.daneel.detector.drift"  # daneel's own: Seldon has no drift event
     assert (REQUEST, RESPONSE, FEEDBACK) == (
         "io.seldon.serving.inference.request",
         "io.seldon.serving.inference.response",

@@ -234,13 +234,23 @@ def _answers(client: triton.InferenceServerClient) -> bool:
         return False
 
 
-def test_with_two_workers_grpc_answers(serve: Any, make_model: Any) -> None:
+def test_with_two_workers_grpc_answers(serve: Any, make_model: Any, wait_for: Any) -> None:
     server = serve(make_model(ECHO, "echo"), "--workers", "2")
     array = np.arange(4, dtype=np.int32)
-    for _ in range(4):
-        # a fresh connection each time, so that the kernel may hand it to either worker
+
+    def answers() -> bool:
+        # A worker that started late may still be loading after the other answered ready: UNAVAILABLE, asked again.
         with triton.InferenceServerClient(server.grpc_target) as client:
-            np.testing.assert_array_equal(client.infer("echo", [triton_input("x", array)]).as_numpy("output-0"), array)
+            try:
+                result = client.infer("echo", [triton_input("x", array)]).as_numpy("output-0")
+            except InferenceServerException as exc:
+                assert "UNAVAILABLE" in str(exc.status()), exc
+                return False
+        np.testing.assert_array_equal(result, array)
+        return True
+
+    for _ in range(4):  # a fresh connection each time, so that the kernel may hand it to either worker
+        wait_for(answers, "a gRPC answer")
 
 
 def test_port_zero_picks_a_free_port_and_logs_it(serve: Any, make_model: Any, wait_for: Any) -> None:
