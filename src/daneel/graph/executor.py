@@ -127,7 +127,7 @@ class Graph(Component):
         self.root = root
         self.deployment = deployment
         self.telemetry = telemetry
-        self._timers: dict[tuple[str, str, str], tuple[Histogram, Histogram]] = {}
+        self._timers: dict[tuple[str, str, str], Histogram] = {}
         self._branches: dict[tuple[str, int], Counter] = {}
         _check_unique(root)
 
@@ -270,27 +270,27 @@ class Graph(Component):
         finally:
             logs.where.reset(where)
             if metrics is not None:
-                seconds = time.perf_counter() - start
-                for timer in self._timer(metrics, node, method, code):
-                    timer.observe(seconds)
+                self._timer(metrics, node, method, code).observe(time.perf_counter() - start)
 
     def _span_attributes(self, node: GraphNode, method: str) -> dict[str, str]:
         implementation = node.label or node.component.implementation
         names = {"daneel.deployment": self.deployment, "daneel.predictor": self.name, "daneel.node": node.name}
         return {**names, "daneel.method": method, "daneel.implementation": implementation}
 
-    def _timer(self, metrics: ServerMetrics, node: GraphNode, method: str, code: str) -> tuple[Histogram, Histogram]:
-        """A node's own latency series and Seldon's executor-to-component one, made once per node, method and code."""
+    def _timer(self, metrics: ServerMetrics, node: GraphNode, method: str, code: str) -> Histogram:
+        """A node's latency series, made once per node, method and code.
+
+        Seldon's executor-to-component series views it: one observation records both.
+        """
         key = (node.name, method, code)
         found = self._timers.get(key)
         if found is None:
             image = node.label or node.component.implementation
-            found = self._timers[key] = (
-                metrics.node_seconds.histogram(self.deployment, self.name, node.name, method, code),
-                metrics.seldon_client.histogram(
-                    self.deployment, self.name, "", node.name, image, "", method, code, node.name
-                ),
+            found = self._timers[key] = metrics.node_seconds.histogram(
+                self.deployment, self.name, node.name, method, code
             )
+            seldon = (self.deployment, self.name, "", node.name, image, "", method, code, node.name)
+            metrics.seldon_client.view(found, *seldon)
         return found
 
     def _branch(self, metrics: ServerMetrics, router: str, choice: int) -> Counter:

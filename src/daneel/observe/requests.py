@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from daneel.observe.metrics import Counter, Gauge, Histogram
+from daneel.observe.metrics import Gauge, Histogram
 from daneel.observe.telemetry import ServerMetrics
 
 #: The `deployment` and `node` labels of a request to a model name (the default model for None).
@@ -12,7 +12,11 @@ Labeller = Callable[[str | None], tuple[str, str]]
 
 
 class RequestMeter:
-    """One protocol's request series, each made once and kept, so that a request costs a lookup and a few adds."""
+    """One protocol's request series, each made once and kept, so that a request costs a lookup and one observation.
+
+    A request's latency series is also its count (`daneel_requests_total` views its count) and its Seldon
+    series (`seldon_api_executor_server_requests_seconds` views it): the three always move together.
+    """
 
     def __init__(
         self, metrics: ServerMetrics, labels: Labeller, protocol: str, feedback: frozenset[str] = frozenset()
@@ -22,9 +26,7 @@ class RequestMeter:
         self._labels = labels
         self.protocol = protocol
         self._feedback = feedback
-        self._done: dict[
-            tuple[str | None, str, str | None, str], tuple[Counter | None, Histogram | None, Histogram]
-        ] = {}
+        self._done: dict[tuple[str | None, str, str | None, str], Histogram] = {}
         self._in_flight: dict[str | None, Gauge] = {}
 
     def started(self, model: str | None) -> Gauge:
@@ -45,25 +47,22 @@ class RequestMeter:
             series = self._series(*key)
             if model is None or self._labels(model)[0]:  # names that are not served are not kept
                 self._done[key] = series
-        count, duration, seldon = series
-        if count is not None and duration is not None:
-            count.inc()
-            duration.observe(seconds)
-        seldon.observe(seconds)
+        series.observe(seconds)
 
     def forget(self) -> None:
         """Drop the label values kept for model names: after models are loaded or unloaded at runtime."""
         self._done.clear()
         self._in_flight.clear()
 
-    def _series(
-        self, model: str | None, service: str, predictor: str | None, code: str
-    ) -> tuple[Counter | None, Histogram | None, Histogram]:
+    def _series(self, model: str | None, service: str, predictor: str | None, code: str) -> Histogram:
+        """The one series a request observes: daneel's latency, which the others view; Seldon's alone for feedback."""
+        metrics = self._metrics
         deployment, node = self._labels(model)
-        seldon = self._metrics.seldon_server.histogram(
-            deployment, predictor or "", "", service if deployment else "", "POST", code
-        )
+        seldon = (deployment, predictor or "", "", service if deployment else "", "POST", code)
         if service in self._feedback:
-            return None, None, seldon
+            return metrics.seldon_server.histogram(*seldon)
         labels = (deployment, predictor or "", node, self.protocol, code)
-        return self._metrics.requests.counter(*labels), self._metrics.request_seconds.histogram(*labels), seldon
+        series = metrics.request_seconds.histogram(*labels)
+        metrics.requests.view(series, *labels)
+        metrics.seldon_server.view(series, *seldon)
+        return series
