@@ -237,8 +237,19 @@ def _collect_again(_: object) -> None:
 
 
 def _config(app: Any, settings: ServerSettings) -> uvicorn.Config:
+    """uvicorn as daneel serves: httptools, no access log, and no proxy-headers middleware.
+
+    That middleware rewrites a request's client address and scheme from X-Forwarded-* headers, which
+    nothing in daneel reads; it cost about 1.5 µs a request, one more coroutine and a pass over the headers.
+    """
     return uvicorn.Config(
-        app, lifespan="off", http="httptools", access_log=False, log_level=settings.log_level, log_config=None
+        app,
+        lifespan="off",
+        http="httptools",
+        access_log=False,
+        proxy_headers=False,
+        log_level=settings.log_level,
+        log_config=None,
     )
 
 
