@@ -8,6 +8,8 @@ import pickle
 import re
 import signal
 import socket
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -271,6 +273,36 @@ def test_serving_a_model_folder_imports_only_what_it_needs(
     modules = imported(server.stderr)
     assert "sklearn" in modules
     assert modules & {"httpx", "grpc", "daneel.graph", "daneel.traffic.build"} == expected
+
+
+BLAS_TIMEOUT = """
+    import os
+
+    class Blas:
+        def predict(self, X, feature_names):
+            return X
+
+        def tags(self):
+            return {"timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT")}
+"""
+
+
+def test_openblas_threads_sleep_soon_unless_the_environment_says_otherwise(
+    serve: Any, make_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The setting is read by OpenBLAS as numpy loads it: it must be in the environment before that."""
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    folder = make_model(BLAS_TIMEOUT)
+    assert predict(serve(folder, "--no-grpc").url, [[1.0]])["meta"]["tags"]["timeout"] == "20"
+    given = serve(folder, "--no-grpc", env={"OPENBLAS_THREAD_TIMEOUT": "28"})
+    assert predict(given.url, [[1.0]])["meta"]["tags"]["timeout"] == "28"
+
+
+def test_importing_the_serve_command_leaves_numpy_unloaded() -> None:
+    """So that `daneel serve` can set OpenBLAS's environment first; in a fresh interpreter, as tests import numpy."""
+    check = "import sys, daneel.cli.main, daneel.cli.serve; print('numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 @pytest.mark.parametrize(

@@ -1,23 +1,33 @@
-"""`daneel serve TARGET`."""
+"""`daneel serve TARGET`.
+
+The serving stack is imported when the command runs rather than with this module, so that the
+settings in :data:`BLAS_DEFAULTS` are in place before numpy, which everything serving imports,
+loads OpenBLAS.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import ValidationError
 
-from daneel.dataplane.repository import Scanner
-from daneel.errors import DaneelError
-from daneel.observe import tracing
-from daneel.observe.logs import setup_logging
-from daneel.runtime import loader, parameters, storage
-from daneel.server import runner
-from daneel.server.settings import ServerSettings
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from daneel.dataplane.repository import Scanner
+    from daneel.runtime import loader
+    from daneel.server import runner
+
+#: OpenBLAS (numpy's and SciPy's each) starts a thread per core that, after each parallel call and once
+#: as it loads, spins for about 0.1 s before it sleeps. A server's loop needs that core: spinning cost
+#: `daneel serve` of the iris model 0.2 s of CPU while it started, which on a busy two-core machine
+#: delayed readiness. 2**20 cycles (under a millisecond) still keeps the threads awake between calls
+#: made back to back. Set by `daneel serve` unless the environment sets it already.
+BLAS_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "20"}
 
 
 @click.command()
@@ -57,6 +67,16 @@ def serve(target: str, name: str | None, params: str | None, components: Path | 
     --parameters wins over it. Seldon's PREDICTIVE_UNIT_HTTP_SERVICE_PORT and
     PREDICTIVE_UNIT_GRPC_SERVICE_PORT set the ports when no option or DANEEL_* variable does.
     """
+    quiet_blas(os.environ)
+    from pydantic import ValidationError
+
+    from daneel.errors import DaneelError
+    from daneel.observe import tracing
+    from daneel.observe.logs import setup_logging
+    from daneel.runtime import parameters
+    from daneel.server import runner
+    from daneel.server.settings import ServerSettings
+
     try:
         given = {**_seldon_ports(os.environ), **{k: v for k, v in options.items() if v is not None}}
         settings = ServerSettings(**given)
@@ -79,6 +99,12 @@ def serve(target: str, name: str | None, params: str | None, components: Path | 
     sys.exit(code)
 
 
+def quiet_blas(environ: MutableMapping[str, str]) -> None:
+    """Put :data:`BLAS_DEFAULTS` in `environ` where it has no value of its own; before numpy is imported."""
+    for key, value in BLAS_DEFAULTS.items():
+        environ.setdefault(key, value)
+
+
 def _models(
     target: str, name: str | None, extra: dict[str, Any], components: Path | None, executor: str
 ) -> tuple[list[loader.ComponentSpec], Scanner, runner.Build]:
@@ -86,6 +112,8 @@ def _models(
 
     Each is built once here, to check all that can be checked before anything listens.
     """
+    from daneel.runtime import loader, storage
+
     if _is_deployment(target):
         from daneel.traffic.build import build  # the graph machinery: for deployment files only
 
@@ -104,6 +132,8 @@ def _is_deployment(target: str) -> bool:
 
 
 def _deployment(path: Path, name: str | None, extra: dict[str, Any], components: Path | None) -> loader.ComponentSpec:
+    from daneel.errors import DaneelError
+
     if name is not None or extra:
         raise DaneelError("--name and --parameters are for a model; a deployment file names and configures its nodes")
     from daneel.spec import load
