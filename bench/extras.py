@@ -15,7 +15,7 @@ import subprocess
 import lineup
 import prepare
 from load import Load
-from measure import FAILURES, Bench, Memory, load_one, memory_one
+from measure import FAILURES, Bench, Memory, load_pair, memory_one
 from report import MIB, Row, Section, Target
 
 # Switches the observability slot looks for in `daneel serve --help`; it is skipped while they are absent.
@@ -27,23 +27,23 @@ def graph(bench: Bench, rows: list[Row]) -> Section:
     title = "3-node graph vs single model at c1"
     if not lineup.daneel_help(bench.tools.daneel, "validate"):
         return skipped(title, "this daneel has no `daneel validate`, so it serves no deployment files yet")
-    single = next((r.loads[1] for r in rows if r.name == "daneel" and 1 in r.loads), None)
-    if single is None:
-        return skipped(title, "the single-model row (daneel at c1) was not measured in this run")
     deployment = prepare.write_graph(bench.tools.work / "graph", bench.tools.model.parent, lineup.GRAPH_NAME)
+    specs = (lineup.lineup(bench.tools)["daneel"], lineup.graph_spec(bench.tools, deployment))
     try:
-        chained = load_one(bench, lineup.graph_spec(bench.tools, deployment), 1)
+        single, chained = load_pair(bench, specs, 1)
     except FAILURES as exc:
         return skipped(title, f"daneel could not serve {deployment}: {str(exc).splitlines()[0]}")
     lines = [
         "Two pass-through Python transformers in front of the iris model, in one process"
-        f" ({deployment.name} in bench/.work/graph), against the daneel row above.",
+        f" ({deployment.name} in bench/.work/graph), against the iris model served alone. Both servers run"
+        " side by side and are loaded in turns, as in the tables above: single, graph, graph, single.",
         "",
         *compare([("daneel, single model", single), ("daneel, 3-node graph", chained)]),
         f"The graph's p50 is {chained.p50_ms / single.p50_ms:.2f}x the single model's;"
         f" its req/s {chained.rps / single.rps:.2f}x.",
     ]
-    return Section(title, lines)
+    target = Target("3-node graph / single model, p50 at c1", chained.p50_ms / single.p50_ms, 1.15, False)
+    return Section(title, lines, [target])
 
 
 def observability(bench: Bench, rows: list[Row]) -> Section:
@@ -56,7 +56,7 @@ def observability(bench: Bench, rows: list[Row]) -> Section:
     on = lineup.daneel_spec(bench.tools, "daneel-observed-on", "metrics and request logging on", [REQUEST_LOG, log])
     off = lineup.daneel_spec(bench.tools, "daneel-observed-off", "metrics and request logging off", [METRICS_OFF])
     try:
-        measured = [(spec.label, load_one(bench, spec, 16)) for spec in (off, on)]
+        measured = list(zip((off.label, on.label), load_pair(bench, (off, on), 16), strict=True))
     except FAILURES as exc:
         return skipped(title, f"daneel failed with the switches on: {str(exc).splitlines()[0]}")
     ratio = measured[1][1].rps / measured[0][1].rps

@@ -1,7 +1,8 @@
 """How a server is measured: started alone and timed, checked, warmed up, its memory read, then loaded.
 
 run_all keeps every server up while wrk loads them in turn at each concurrency, so that a change in
-the machine's background load falls on all of them alike rather than on whichever ran last.
+the machine's background load falls on all of them alike rather than on whichever ran last; the
+further cold starts go in rounds over all the servers for the same reason, once all have stopped.
 A server that fails is stopped and its row says why; the run goes on with the others.
 """
 
@@ -56,32 +57,51 @@ def run_all(bench: Bench, specs: list[Spec]) -> list[Row]:
         if server is not None:
             up.append((row, server))
     for level in bench.levels:
-        for row, server in up:
-            if not row.error:
-                guarded(bench.fleet, row, partial(measure, bench, row, server, level))
-    for row, server in up:
+        measure(bench, up, level)
+    for _, server in up:
         bench.fleet.stop(server)
-        for _ in range(bench.cold_starts - 1 if not row.error else 0):
-            seconds = guarded(bench.fleet, row, partial(cold_start, bench, server.spec))
-            if seconds is None:
-                break
-            row.cold_starts.append(seconds)
+    cold_starts(bench, [(row, server.spec) for row, server in up])
     return rows
+
+
+def cold_starts(bench: Bench, servers: list[tuple[Row, Spec]]) -> None:
+    """The starts after each server's first, once every server has stopped: in rounds, one start of each
+    server per round, so that a change in the machine's load falls on all of them rather than on one."""
+    for _ in range(bench.cold_starts - 1):
+        for row, spec in servers:
+            if not row.error:
+                seconds = guarded(bench.fleet, row, partial(cold_start, bench, spec))
+                if seconds is not None:
+                    row.cold_starts.append(seconds)
 
 
 def bring_up(bench: Bench, spec: Spec, row: Row) -> Running:
     prepare.say(f"starting {spec.label}")
     server = bench.fleet.start(spec)
     row.cold_starts.append(wait_ready(server))
+    prepare.say(f"{spec.label}: ready {row.cold_starts[-1]:.2f} s after its command")
     check_answer(server, PAYLOAD)
     run_wrk(bench.wrk, bench.script, server.url, WARMUP_CONNECTIONS, bench.warmup)
     row.rss_kib, row.pss_kib = memory_kib(server.process.pid)
     return server
 
 
-def measure(bench: Bench, row: Row, server: Running, level: int) -> None:
-    load = row.loads[level] = loaded(bench, server, level)
-    say_load(row.label, level, load)
+def measure(bench: Bench, up: list[tuple[Row, Running]], level: int) -> None:
+    """Every server at one concurrency, in two turns of half the duration: in order, then in reverse.
+
+    Each server's two turns then lie alike around the middle of the time the level takes, so that a
+    change in the machine's load that builds or fades meanwhile falls on all of them alike.
+    """
+    half = replace(bench, duration=bench.duration / 2)
+    turns: dict[str, list[Load]] = {}
+    for row, server in [*up, *reversed(up)]:
+        if not row.error:
+            load = guarded(bench.fleet, row, partial(loaded, half, server, level))
+            turns.setdefault(row.name, []).extend([load] if load is not None else [])
+    for row, _ in up:
+        if not row.error and turns.get(row.name):
+            load = row.loads[level] = joined_loads(turns[row.name])
+            say_load(row.label, level, load)
 
 
 def loaded(bench: Bench, server: Running, level: int) -> Load:
@@ -95,9 +115,11 @@ def loaded(bench: Bench, server: Running, level: int) -> Load:
 def cold_start(bench: Bench, spec: Spec) -> float:
     server = bench.fleet.start(spec)
     try:
-        return wait_ready(server)
+        seconds = wait_ready(server)
     finally:
         bench.fleet.stop(server)
+    prepare.say(f"{spec.label}: cold start {seconds:.2f} s")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -131,19 +153,38 @@ def memory_one(bench: Bench, spec: Spec, requests: int = 120, clients: int = 6) 
     return memory
 
 
-def load_one(bench: Bench, spec: Spec, level: int) -> Load:
-    """Starts spec, checks and warms it, loads it at one concurrency, and stops it."""
-    prepare.say(f"starting {spec.label}")
-    server = bench.fleet.start(spec)
+def load_pair(bench: Bench, specs: tuple[Spec, Spec], level: int) -> tuple[Load, Load]:
+    """Two servers up side by side, each checked and warmed, then loaded as :func:`measure` does: A, B, B, A."""
+    up: list[tuple[Row, Running]] = []
     try:
-        wait_ready(server)
-        check_answer(server, PAYLOAD)
-        run_wrk(bench.wrk, bench.script, server.url, level, bench.warmup)
-        load = loaded(bench, server, level)
+        for spec in specs:
+            prepare.say(f"starting {spec.label}")
+            server = bench.fleet.start(spec)
+            up.append((Row(spec.name, spec.label, spec.kind), server))
+            wait_ready(server)
+            check_answer(server, PAYLOAD)
+            run_wrk(bench.wrk, bench.script, server.url, WARMUP_CONNECTIONS, bench.warmup)
+        measure(bench, up, level)
     finally:
-        bench.fleet.stop(server)
-    say_load(spec.label, level, load)
-    return load
+        for _, server in up:
+            bench.fleet.stop(server)
+    failed = next((row for row, _ in up if row.error or level not in row.loads), None)
+    if failed is not None:
+        raise RuntimeError(f"{failed.label}: {failed.error or 'not measured'}")
+    return up[0][0].loads[level], up[1][0].loads[level]
+
+
+def joined_loads(loads: list[Load]) -> Load:
+    """Turns of load on one server as one: counts, time and CPU added up; p50 and p99 weighted by requests."""
+    requests = sum(load.requests for load in loads)
+    seconds = sum(load.requests / load.rps for load in loads if load.rps)
+
+    def weighted(value: Callable[[Load], float]) -> float:
+        return sum(value(load) * load.requests for load in loads) / max(requests, 1)
+
+    failed = sum(load.failed for load in loads)
+    p50, p99, cpu = weighted(lambda x: x.p50_ms), weighted(lambda x: x.p99_ms), weighted(lambda x: x.cpu_us)
+    return Load(requests, requests / seconds if seconds else 0.0, p50, p99, failed, cpu)
 
 
 def guarded(fleet: Fleet, row: Row, step: Callable[[], T]) -> T | None:

@@ -6,8 +6,9 @@ Run: .venv/bin/python bench/run.py [--quick] [--duration S] [--concurrency 1,16,
 
 Each server is started alone (cold start is timed then), checked with one request, warmed up and
 its memory read; all stay up while wrk loads them in turn at each concurrency, so that a change in
-the machine's background load falls on every server alike. Every server is stopped at the end, also
-on an error, Ctrl-C or SIGTERM.
+the machine's background load falls on every server alike. Then all stop, and the further cold
+starts go in rounds, one start of each server per round, for the same reason. Every server is
+stopped at the end, also on an error, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
