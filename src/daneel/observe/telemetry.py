@@ -51,7 +51,12 @@ class ServerMetrics:
         self.batch_size = registry.histogram(
             "daneel_batch_size", "Requests merged into one call by dynamic batching.", ("model",), SIZE_BUCKETS
         )
-        self.load_seconds = registry.gauge("daneel_model_load_seconds", "How long the model took to load.", ("model",))
+        self.load_seconds = registry.gauge(
+            "daneel_model_load_seconds",
+            "How long the model took to load (the slowest worker).",
+            ("model",),
+            merge="max",
+        )
         self.model_state = registry.gauge(
             "daneel_model_state", "Worker processes holding the model in each state.", ("model", "state")
         )
@@ -86,11 +91,12 @@ class ServerMetrics:
         self.outliers = registry.counter("daneel_outliers_total", "Rows an outlier detector flagged.", DETECTOR_LABELS)
         self.drift_p_value = registry.gauge(
             "daneel_drift_p_value", "The last drift test's p-value, per feature (the lowest over workers).",
-            (*DETECTOR_LABELS, "feature"),
+            (*DETECTOR_LABELS, "feature"), merge="min",
         )  # fmt: skip
         self.drift_detected = registry.gauge(
-            "daneel_drift_detected", "1 when the last drift test found drift (in any worker), else 0.", DETECTOR_LABELS
-        )
+            "daneel_drift_detected", "1 when the last drift test found drift (in any worker), else 0.", DETECTOR_LABELS,
+            merge="max",
+        )  # fmt: skip
         self.drift_tests = registry.counter(
             "daneel_drift_tests_total", "Windows a drift detector tested, by outcome.", (*DETECTOR_LABELS, "outcome")
         )
