@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
@@ -177,7 +178,17 @@ def test_an_uncompressed_joblib_file_is_memory_mapped_and_predicts_the_same(mode
     classifier = LogisticRegression(max_iter=50).fit(wide, np.arange(300) % 3)
     component = loaded(model_folder(classifier))
     assert mapped(component.estimator.coef_)
+    assert type(component.estimator.coef_) is np.ndarray  # a view of the mapping: no memmap cost per call
     np.testing.assert_array_equal(predict(component, wide).data, classifier.predict_proba(wide))
+
+
+def test_a_mapped_pipeline_has_plain_arrays_in_every_step(model_folder: Save) -> None:
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200)).fit(X, Y)
+    component = loaded(model_folder(pipeline))
+    scaler, model = (step for _, step in component.estimator.steps)
+    assert type(scaler.mean_) is np.ndarray and mapped(scaler.mean_)
+    assert type(model.coef_) is np.ndarray and mapped(model.coef_)
+    np.testing.assert_array_equal(predict(component, X).data, pipeline.predict_proba(X))
 
 
 def test_a_compressed_joblib_file_loads_unmapped_and_quietly(tmp_path: Path, classifier: Any) -> None:
