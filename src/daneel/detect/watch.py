@@ -24,8 +24,7 @@ from daneel.detect.stream import Stream
 from daneel.errors import Rejected
 from daneel.observe.telemetry import Telemetry
 from daneel.protocol.payload import Payload
-from daneel.protocol.v1 import Feedback
-from daneel.runtime.component import Component, Metadata
+from daneel.runtime.component import Component, Wrapper
 from daneel.runtime.invoke import Invoker
 
 #: The calls that take a request's input, in the order the graph executor makes them on a node.
@@ -34,26 +33,20 @@ WATCHABLE = ("predict", "transform_input", "route", "transform_output")
 Verdict = tuple[Detector, np.ndarray, np.ndarray]  # a detector, each row's score, each row's flag
 
 
-class Watched(Component):
+class Watched(Wrapper):
     """`inner` with detectors on the input of its `method`."""
 
     def __init__(self, inner: Component, detectors: list[Detector], method: str, telemetry: Telemetry) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.detectors = detectors
         self.method = method
         self.telemetry = telemetry
         self.sync = [d for d in detectors if d.synchronous]
         self.stream: Stream | None = None
         self._scorers: list[Invoker] = []
-        self._mirror()
-
-    def _mirror(self) -> None:
-        self.name, self.kind = self.inner.name, self.inner.kind
-        self.implementation, self.raw_methods = self.inner.implementation, self.inner.raw_methods
 
     async def load(self) -> None:
-        await asyncio.gather(self.inner.load(), *(detector.load() for detector in self.detectors))
-        self._mirror()
+        await asyncio.gather(super().load(), *(detector.load() for detector in self.detectors))
         # A detector cheap enough (a z-score, a distance) scores on the loop; a forest moves to a thread.
         self._scorers = [Invoker(detector.score) for detector in self.sync]
         background = [d for d in self.detectors if not d.synchronous]
@@ -134,23 +127,6 @@ class Watched(Component):
         if metrics is not None:
             place = self.detectors[0].place
             metrics.detector_dropped.counter(place.deployment, place.predictor, place.node).inc(count)
-
-    # Everything else is the inner component's own
-
-    def aggregate(self, payloads: list[Payload]) -> Coroutine[Any, Any, Payload]:
-        return self.inner.aggregate(payloads)
-
-    def send_feedback(self, feedback: Feedback) -> Coroutine[Any, Any, Payload]:
-        return self.inner.send_feedback(feedback)
-
-    def health(self) -> Coroutine[Any, Any, Any]:
-        return self.inner.health()
-
-    def metadata(self) -> Metadata:
-        return self.inner.metadata()
-
-    def parts(self) -> list[Component]:
-        return self.inner.parts()
 
 
 def watched_method(calls: frozenset[str]) -> str:

@@ -28,8 +28,7 @@ from pydantic import ValidationError
 from daneel.errors import LoadError, NotReady
 from daneel.observe.metrics import Histogram
 from daneel.protocol.payload import Payload
-from daneel.protocol.v1 import Feedback
-from daneel.runtime.component import MAIN_METHOD, Component, Metadata
+from daneel.runtime.component import MAIN_METHOD, Component, Wrapper
 from daneel.runtime.folder import describe
 from daneel.runtime.merging import answer, merge, rows_key, same_meta, split
 from daneel.runtime.python import PythonComponent
@@ -283,7 +282,7 @@ def _settle(future: asyncio.Future[Payload], outcome: Payload | BaseException) -
 # The wrapper
 
 
-class Batched(Component):
+class Batched(Wrapper):
     """A component whose main method is batched; everything else is its inner component's own.
 
     `settings` None lets the inner component's class decide once it has loaded: a user's class
@@ -291,14 +290,11 @@ class Batched(Component):
     """
 
     def __init__(self, inner: Component, settings: Batching | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.settings = settings
         self.stats = BatchStats()
         self.batcher: Batcher | None = None
         self._method = ""
-        self._mirror()
-
-    # Calls return the inner coroutine rather than awaiting it: no extra frame on the hot path.
 
     def predict(self, payload: Payload) -> Coroutine[Any, Any, Payload]:
         if self.batcher is not None and self._method == "predict":
@@ -316,8 +312,7 @@ class Batched(Component):
         return self.inner.transform_output(payload)
 
     async def load(self) -> None:
-        await self.inner.load()
-        self._mirror()
+        await super().load()
         settings = self.settings or declared(self.inner)
         method = MAIN_METHOD.get(self.kind, "")
         if settings is None or settings.max_batch_size <= 1 or not method or method in self.inner.raw_methods:
@@ -329,34 +324,6 @@ class Batched(Component):
         if self.batcher is not None:
             await self.batcher.close()
         await self.inner.close()
-
-    def route(self, payload: Payload) -> Coroutine[Any, Any, int]:
-        return self.inner.route(payload)
-
-    def aggregate(self, payloads: list[Payload]) -> Coroutine[Any, Any, Payload]:
-        return self.inner.aggregate(payloads)
-
-    def send_feedback(self, feedback: Feedback) -> Coroutine[Any, Any, Payload]:
-        return self.inner.send_feedback(feedback)
-
-    def call_raw(self, method: str, message: Any) -> Coroutine[Any, Any, Any]:
-        return self.inner.call_raw(method, message)
-
-    def health(self) -> Coroutine[Any, Any, Any]:
-        return self.inner.health()
-
-    def metadata(self) -> Metadata:
-        return self.inner.metadata()
-
-    def parts(self) -> list[Component]:
-        return self.inner.parts()
-
-    def _mirror(self) -> None:
-        """Take on the inner component's identity, which a user's class fixes only as it loads."""
-        self.name = self.inner.name
-        self.kind = self.inner.kind
-        self.implementation = self.inner.implementation
-        self.raw_methods = self.inner.raw_methods
 
 
 def declared(component: Component) -> Batching | None:

@@ -8,6 +8,7 @@ data plane, and later the graph executor, only ever talk to this interface.
 from __future__ import annotations
 
 import enum
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,3 +129,56 @@ class Component:
                 f"{self.name} is a {self.kind.value}; call its own path (/route, /aggregate)"
                 " or compose it in a deployment file"
             ) from None
+
+
+class Wrapper(Component):
+    """A component around another (batching, detectors): each call is the inner one's unless a subclass says otherwise.
+
+    Calls return the inner coroutine rather than awaiting it: no extra frame on the hot path. The wrapper
+    takes on the inner component's identity, which a user's class fixes only as it loads.
+    """
+
+    def __init__(self, inner: Component) -> None:
+        self.inner = inner
+        self._mirror()
+
+    def _mirror(self) -> None:
+        self.name, self.kind = self.inner.name, self.inner.kind
+        self.implementation, self.raw_methods = self.inner.implementation, self.inner.raw_methods
+
+    async def load(self) -> None:
+        await self.inner.load()
+        self._mirror()
+
+    def close(self) -> Coroutine[Any, Any, None]:
+        return self.inner.close()
+
+    def predict(self, payload: Payload) -> Coroutine[Any, Any, Payload]:
+        return self.inner.predict(payload)
+
+    def transform_input(self, payload: Payload) -> Coroutine[Any, Any, Payload]:
+        return self.inner.transform_input(payload)
+
+    def transform_output(self, payload: Payload) -> Coroutine[Any, Any, Payload]:
+        return self.inner.transform_output(payload)
+
+    def route(self, payload: Payload) -> Coroutine[Any, Any, int]:
+        return self.inner.route(payload)
+
+    def aggregate(self, payloads: list[Payload]) -> Coroutine[Any, Any, Payload]:
+        return self.inner.aggregate(payloads)
+
+    def send_feedback(self, feedback: Feedback) -> Coroutine[Any, Any, Payload]:
+        return self.inner.send_feedback(feedback)
+
+    def call_raw(self, method: str, message: Any) -> Coroutine[Any, Any, Any]:
+        return self.inner.call_raw(method, message)
+
+    def health(self) -> Coroutine[Any, Any, Any]:
+        return self.inner.health()
+
+    def metadata(self) -> Metadata:
+        return self.inner.metadata()
+
+    def parts(self) -> list[Component]:
+        return self.inner.parts()

@@ -114,7 +114,7 @@ def _plain(value: Any, seen: set[int], depth: int = 0) -> Any:
     """`value` with every numpy.memmap in it (an estimator's attributes, a pipeline's steps) seen as a plain array.
 
     The view reads the same mapped pages, still shared by workers; but numpy treats a memmap as a subclass
-    on every operation, which costs a LogisticRegression's predict_proba of one row 1–3 µs of its ~100.
+    on every operation, which costs a LogisticRegression's predict_proba of one row 1 to 3 µs of its ~100.
     """
     if isinstance(value, np.memmap):
         return value.view(np.ndarray)
