@@ -198,3 +198,19 @@ def test_reject_refuses_outliers_with_a_422_naming_the_features(module_serve: Se
     with pytest.raises(InferenceServerException) as caught:
         client.infer("rejecting", [tensor])
     assert "INVALID_ARGUMENT" in str(caught.value.status()) and "petal_length" in caught.value.message()
+
+
+def test_with_two_workers_drift_found_by_either_shows_in_the_merged_gauges(
+    serve: Servers, project: Path, wait_for: Callable[..., None]
+) -> None:
+    server = serve(deployment(project, "workers"), "--workers", "2")
+    rng = np.random.default_rng(11)
+    train = np.loadtxt(project / "train.csv", delimiter=",", skiprows=1)
+    shifted = train[rng.integers(0, len(train), 600)] + np.array([0.0, 0.0, 2.0, 0.0])
+    for chunk in np.split(shifted, 60):  # a new connection each: the kernel hands them to either worker
+        assert seldon(server, chunk.tolist()).status_code == 200
+    labels = {"detector": "shift", "predictor": "main"}
+    # Each worker tests its own windows; at least one of them saw 300 rows or more.
+    wait_for(lambda: (metric(server, "daneel_drift_tests_total", outcome="drift", **labels) or 0) >= 3, "drift tests")
+    assert metric(server, "daneel_drift_detected", **labels) == 1  # the highest over workers, not a sum
+    assert (metric(server, "daneel_drift_p_value", feature="petal_length", **labels) or 1) < 0.01
