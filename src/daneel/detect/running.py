@@ -86,17 +86,17 @@ class Detector:
 
     # Outliers
 
-    def score(self, rows: np.ndarray) -> np.ndarray:
-        """Each row's score (higher is more unusual); recorded in the detector's metrics."""
+    def score(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's score (higher is more unusual) and whether it is an outlier; recorded in the metrics.
+
+        A row is an outlier when it scores above the threshold, or has no score (a NaN in the row).
+        """
         scorer = self._user if self._user is not None else self._fitted.scorer if self._fitted else None
         assert scorer is not None
         scores = scorer.score(rows)
-        self._record(scores, self.flags(scores))
-        return scores
-
-    def flags(self, scores: np.ndarray) -> np.ndarray:
-        """Which rows are outliers: those scoring above the threshold, and those with no score (a NaN in the row)."""
-        return ~(scores <= self.threshold)
+        flagged = ~(scores <= self.threshold)
+        self._record(scores, flagged)
+        return scores, flagged
 
     def unusual(self, row: np.ndarray) -> list[str]:
         """Why a row is unusual, feature by feature, as far as the detector knows its training data."""

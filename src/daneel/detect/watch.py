@@ -105,8 +105,7 @@ class Watched(Wrapper):
             self.stream.put(found if not self.sync else found.copy())
         verdicts = []
         for detector, scorer in zip(self.sync, self._scorers, strict=True):
-            scores = await scorer(found)
-            flagged = detector.flags(scores)
+            scores, flagged = await scorer(found)
             if detector.rejects and flagged.any():
                 field = "inputs" if payload.form == "v2" else f"data.{payload.form}"
                 raise Rejected(field, describe_rows(detector, found, scores, flagged))
