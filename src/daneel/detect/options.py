@@ -50,14 +50,6 @@ LOAD_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def kind_of(method: str) -> str:
-    """The kind ("outlier" or "drift") a method belongs to; ValueError for an unknown one."""
-    for kind, methods in METHODS.items():
-        if method in methods:
-            return kind
-    raise ValueError(f"expected one of {', '.join(m for methods in METHODS.values() for m in methods)}; got {method!r}")
-
-
 def check(name: str, value: Any) -> Any:
     """The option's value in its one form; ValueError saying what was expected."""
     return _CHECKERS[name](value)
