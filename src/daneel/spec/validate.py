@@ -116,7 +116,7 @@ def _graph(predictor: Predictor, loc: Loc, components: Path | None) -> list[Prob
         seen.setdefault(node.name, node_loc)
         problems += [*_type(node, node_loc), *_children(node, node_loc), *_parameters(node, node_loc)]
         problems += [*_endpoint(node, node_loc), *_source(node, node_loc, predictor, components)]
-        problems += _logger(node.logger, (*node_loc, "logger"))
+        problems += [*_logger(node.logger, (*node_loc, "logger")), *_watches(node, node_loc)]
     return problems
 
 
@@ -136,11 +136,15 @@ def _detectors(predictor: Predictor, loc: Loc) -> list[Problem]:
                 )
             seen.setdefault(detector.name, here)
             problems += _detector(detector, here)
-    for node, node_loc in _walk(predictor.graph, (*loc, "graph")):
-        if node.detectors and node_type(node) is NodeType.COMBINER:
-            message = "a COMBINER's input is its children's answers; put detectors on its children or the predictor"
-            problems.append(Problem((*node_loc, "detectors"), message))
     return problems
+
+
+def _watches(node: Node, loc: Loc) -> list[Problem]:
+    """Detectors on a node that has an input of its own to watch."""
+    if not node.detectors or node_type(node) is not NodeType.COMBINER:
+        return []
+    message = "a COMBINER's input is its children's answers; put detectors on its children or the predictor"
+    return [Problem((*loc, "detectors"), message)]
 
 
 def _detector(detector: Detector, loc: Loc) -> list[Problem]:
