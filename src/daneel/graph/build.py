@@ -31,7 +31,7 @@ from typing import Any
 
 from daneel.errors import DaneelError, LoadError
 from daneel.graph import builtins
-from daneel.graph.executor import Graph, GraphNode, calls_for
+from daneel.graph.executor import PREDICT, Graph, GraphNode, calls_for
 from daneel.graph.state import Store
 from daneel.observe.payloads import Source
 from daneel.observe.telemetry import OFF, Telemetry
@@ -72,9 +72,9 @@ def build_graph(predictor: Predictor, context: BuildContext) -> Component:
     """The predictor's graph; with detectors on the predictor, the graph watched by them."""
     root = _build(predictor.graph, predictor, context)
     graph = Graph(predictor.name, root, context.deployment, context.telemetry)
-    return (
-        _watched(graph, predictor.detectors, predictor.name, "", "predict", context) if predictor.detectors else graph
-    )
+    if not predictor.detectors:
+        return graph
+    return _watched(graph, predictor.detectors, predictor.name, "", frozenset({PREDICT}), context)
 
 
 def _build(node: Node, predictor: Predictor, context: BuildContext) -> GraphNode:
@@ -128,7 +128,7 @@ def _watched(
     specs: list[DetectorSpec],
     predictor: str,
     node: str,
-    calls: frozenset[str] | str,
+    calls: frozenset[str],
     context: BuildContext,
 ) -> Component:
     """`component` watched by its detectors, each loading from its modelUri (or, a class, the deployment's folder)."""
@@ -144,8 +144,7 @@ def _watched(
         except DaneelError as exc:
             raise LoadError(f"detector {spec.name}: {exc.message}") from exc
         detectors.append(Detector(spec, folder, place, context.telemetry))
-    method = calls if isinstance(calls, str) else watched_method(calls)
-    return Watched(component, detectors, method, context.telemetry)
+    return Watched(component, detectors, watched_method(calls), context.telemetry)
 
 
 def _parameters(node: Node) -> dict[str, Any]:
