@@ -344,6 +344,20 @@ def test_a_port_in_use_fails_fast_with_one_line(serve: Any, make_model: Any, tmp
     assert not marker.exists(), "the model was built although the port was taken"
 
 
+@pytest.mark.parametrize("option", ["--http-port", "--grpc-port", "--metrics-port"])
+def test_a_port_in_use_names_the_option_that_moves_it(serve: Any, make_model: Any, option: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        server = serve.exits(make_model(SCORER, "busy"), option, str(port))
+    assert server.returncode == 1
+    assert server.stderr.strip().splitlines() == [
+        f"daneel: cannot {'listen for gRPC on' if option == '--grpc-port' else 'listen on'} 127.0.0.1:{port}:"
+        f" Address already in use; choose another port with {option}"
+    ]
+
+
 def test_a_missing_folder_fails_with_one_line(serve: Any, tmp_path: Path) -> None:
     server = serve.exits("no/such/folder", cwd=tmp_path)
     assert server.returncode != 0

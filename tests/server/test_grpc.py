@@ -270,7 +270,8 @@ def test_a_grpc_port_in_use_fails_fast_with_one_line(serve: Any, make_model: Any
         server = serve.exits(make_model(ECHO, "echo"), "--grpc-port", str(port))
     assert server.returncode == 1
     assert server.stderr.strip().splitlines()[-1] == (
-        f"daneel: cannot listen for gRPC on 127.0.0.1:{port}: Address already in use"
+        f"daneel: cannot listen for gRPC on 127.0.0.1:{port}: Address already in use;"
+        " choose another port with --grpc-port"
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import gc
 import importlib
@@ -68,28 +69,29 @@ _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 Build = Callable[..., Component]
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Listen before anything loads, so a port in use fails fast and clearly."""
-    sock = _bound(host, port, "listen on")
+def bind(host: str, port: int, option: str = "--http-port") -> socket.socket:
+    """Listen before anything loads, so a port in use fails fast and clearly, naming the `option` that moves it."""
+    sock = _bound(host, port, "listen on", option)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
 
-def reserve(host: str, port: int) -> socket.socket:
+def reserve(host: str, port: int, option: str = "--grpc-port") -> socket.socket:
     """Claim the gRPC port before anything loads, and hold it while the gRPC servers bind it.
 
     gRPC cannot serve a socket it did not open, so each process binds the port itself, sharing it
     through SO_REUSEPORT. A plain bind first fails fast when another process listens there; the
     socket kept (bound, never listening, so it takes no connections) fixes the port that 0 picked.
     """
-    with _bound(host, port, "listen for gRPC on") as probe:
+    with _bound(host, port, "listen for gRPC on", option) as probe:
         port = probe.getsockname()[1]
-    return _bound(host, port, "listen for gRPC on", reuse_port=True)
+    return _bound(host, port, "listen for gRPC on", option, reuse_port=True)
 
 
-def _bound(host: str, port: int, purpose: str, reuse_port: bool = False) -> socket.socket:
-    """A TCP socket bound to host:port; a one-line exit naming `purpose` when the port is taken."""
+def _bound(host: str, port: int, purpose: str, option: str, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to host:port; a one-line exit naming `purpose`, and the `option` that picks
+    another port, when the port is taken."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
@@ -98,8 +100,14 @@ def _bound(host: str, port: int, purpose: str, reuse_port: bool = False) -> sock
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise SystemExit(f"daneel: cannot {purpose} {host}:{port}: {exc.strerror}") from None
+        raise SystemExit(f"daneel: cannot {purpose} {host}:{port}: {exc.strerror}; {_remedy(exc, option)}") from None
     return sock
+
+
+def _remedy(exc: OSError, option: str) -> str:
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "--host names an address this machine does not have"
+    return f"choose another port with {option}"
 
 
 @dataclass(slots=True)
@@ -124,7 +132,7 @@ def serve(specs: list[ComponentSpec], settings: ServerSettings, build: Build, sc
             grpc_sock = held.enter_context(reserve(settings.host, settings.grpc_port))
             settings = settings.model_copy(update={"grpc_port": grpc_sock.getsockname()[1]})
         if settings.metrics and settings.metrics_port is not None:
-            listeners.metrics = held.enter_context(bind(settings.host, settings.metrics_port))
+            listeners.metrics = held.enter_context(bind(settings.host, settings.metrics_port, "--metrics-port"))
             log.info("metrics on http://%s:%d/metrics", settings.host, listeners.metrics.getsockname()[1])
         log.info("serving %s on http://%s:%d with %d worker(s)", names, settings.host, port, settings.workers)
         if settings.grpc:
