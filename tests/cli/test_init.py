@@ -6,6 +6,8 @@ The CI files are checked for their shape only: GitHub Actions and GitLab cannot 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -156,6 +158,22 @@ def test_the_documented_ci_templates_are_what_init_writes() -> None:
     files = scaffold("my_model", Kind.MODEL, "ghcr.io/my-org/my-model")
     assert (EXAMPLES_CI / "github-actions.yml").read_text() == files[".github/workflows/daneel.yml"]
     assert (EXAMPLES_CI / "gitlab-ci.yml").read_text() == files[".gitlab-ci.yml"]
+
+
+def test_the_readme_says_what_build_print_prints(daneel_cli: Any, tmp_path: Path) -> None:
+    assert _init(daneel_cli, tmp_path, "scorer").returncode == 0
+    project = tmp_path / "scorer"
+    readme = (project / "README.md").read_text()
+    [line] = [line for line in readme.splitlines() if line.startswith("daneel build ")]
+    _, build, folder, *options = shlex.split(line.partition("#")[0])
+    done = daneel_cli(build, folder, *options, "--print", cwd=project)
+    assert done.returncode == 0, done.stderr
+    context = Path(folder) / ".daneel-build"
+    [printed] = done.stdout.splitlines()
+    assert shlex.split(printed)[2:] == ["-t", options[options.index("-t") + 1], str(context)]
+    assert (project / context / "Dockerfile").is_file()
+    assert "`.daneel-build/`" in readme and re.search(r"prints? the command", readme)
+    assert not re.search(r"print\w*\W+(for\s+)?(the\s+)?Dockerfile", readme), "--print prints no Dockerfile"
 
 
 def test_a_non_empty_folder_is_never_overwritten(daneel_cli: Any, tmp_path: Path) -> None:
