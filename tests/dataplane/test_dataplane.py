@@ -1,4 +1,5 @@
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,7 @@ import pytest
 
 from daneel.dataplane.dataplane import DataPlane, Ids
 from daneel.errors import InvalidInput, ModelError, NotFound, NotImplementedByModel, NotReady
+from daneel.runtime.batching import Batched
 from daneel.runtime.python import PythonComponent
 from daneel.runtime.sklearn import SKLearnComponent
 from daneel.version import __version__
@@ -152,6 +154,39 @@ def test_user_errors_are_model_errors_naming_the_model(serving: Serving, python_
     body = {"inputs": [{"name": "fail", "shape": [1], "datatype": "FP32", "data": [1]}, v2_body([1], [1])["inputs"][0]]}
     with pytest.raises(ModelError, match=r"scorer\.predict raised RuntimeError: cannot score"):
         infer(dataplane, body, "scorer")
+
+
+BATCHABLE = """
+import numpy as np
+
+
+class Model:
+    batchable = True
+
+    def predict(self, X, names, meta):
+        if (np.asarray(X) < 0).any():
+            raise ValueError("negative rows")
+        return X
+"""
+
+
+def test_a_model_error_is_logged_once_per_request_when_its_batch_is_retried(
+    serving: Serving, python_model: Python, caplog: pytest.LogCaptureFixture
+) -> None:
+    component = Batched(python_model(BATCHABLE, "batched"))
+    dataplane = serving(component)
+
+    async def together() -> list[Any]:
+        calls = [asyncio.ensure_future(dataplane.infer("batched", None, v2_body([v], [1, 1]))) for v in (1, -1, 2)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    with caplog.at_level(logging.ERROR, "daneel"):
+        results = asyncio.run(together())
+    assert [isinstance(result, ModelError) for result in results] == [False, True, False]
+    assert component.stats.retried == 1
+    [record] = caplog.records
+    assert "ValueError: negative rows" in record.getMessage()
+    assert record.exc_info is not None
 
 
 def test_metadata_for_both_protocols(serving: Serving, python_model: Python) -> None:

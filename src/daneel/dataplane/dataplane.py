@@ -7,6 +7,7 @@ allowed); they raise :class:`daneel.errors.DaneelError` for every failure.
 from __future__ import annotations
 
 import itertools
+import logging
 import secrets
 import uuid
 from collections.abc import Awaitable
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from daneel.dataplane.repository import Entry, Repository, State
-from daneel.errors import DaneelError, ModelError, NotFound, NotReady, describe
+from daneel.errors import DaneelError, ErrorCode, ModelError, NotFound, NotReady, describe
 from daneel.observe import custom, logs
 from daneel.observe.payloads import PayloadLogs
 from daneel.observe.telemetry import OFF, Telemetry
@@ -25,6 +26,8 @@ from daneel.runtime.component import Component
 from daneel.version import __version__
 
 T = TypeVar("T")
+
+log = logging.getLogger("daneel.dataplane")
 
 #: Seldon's model-side paths and the component method each one calls.
 SELDON_METHODS = (
@@ -307,17 +310,34 @@ class DataPlane:
 async def _guard(component: Component, call: Awaitable[T]) -> T:
     """Await a component call; anything but a DaneelError becomes a ModelError naming it.
 
-    Log lines written meanwhile (the model's own too) name the model.
+    Log lines written meanwhile (the model's own too) name the model. A model's error (a 500) is
+    logged here, with its traceback, once per request: below, a batch retried request by request or
+    a graph's nodes would log it more than once, and the edges would each need to.
     """
     where = logs.where.set((component.name, "", ""))
     try:
         return await call
-    except DaneelError:
+    except DaneelError as exc:
+        if exc.code is ErrorCode.MODEL_ERROR:
+            _log_failure(exc.message, exc)
         raise
     except Exception as exc:
-        raise ModelError(f"{component.name}: {describe(exc)}") from exc
+        error = ModelError(f"{component.name}: {describe(exc)}")
+        _log_failure(error.message, exc)
+        raise error from exc
     finally:
         logs.where.reset(where)
+
+
+def _log_failure(message: str, exc: BaseException) -> None:
+    """Log a model's error with the traceback of what first raised it: the user's code, or a library it called.
+
+    An error daneel raised itself, for nothing that raised before (a router's answer out of range), needs none.
+    """
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    log.error("%s", message, exc_info=None if isinstance(root, DaneelError) else root)
 
 
 def _unencodable(component: Component, exc: Exception) -> ModelError:

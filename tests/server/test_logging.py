@@ -1,0 +1,131 @@
+"""What a real `daneel serve` writes to its log: a model's errors, JSON lines only, the access log."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import orjson
+import pytest
+import requests
+
+from daneel.protocol import v2grpc
+from daneel.protocol.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+
+FAILING = """
+    class Failing:
+        def predict(self, X, names, meta):
+            raise ValueError("the sensor column is missing")
+"""
+
+GRAPH_MODELS = """
+    class Doubler:
+        def transform_input(self, X, names=None, meta=None):
+            return X * 2
+
+
+    class Broken:
+        def predict(self, X, names=None, meta=None):
+            raise RuntimeError("the second node is broken")
+"""
+
+GRAPH = """
+    apiVersion: daneel.dev/v1alpha1
+    kind: ModelDeployment
+    metadata: {name: pipeline}
+    spec:
+      predictors:
+      - name: main
+        graph:
+          name: double
+          implementation: models:Doubler
+          type: TRANSFORMER
+          children:
+          - {name: broken, implementation: models:Broken}
+"""
+
+V2_BODY = {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [1.0]}]}
+
+
+def records(text: str) -> list[dict[str, Any]]:
+    """The JSON objects among a server's output lines."""
+    found = []
+    for line in text.splitlines():
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    return found
+
+
+@pytest.fixture(scope="module")
+def failing(module_serve: Any, make_model: Any) -> Any:
+    return module_serve(make_model(FAILING, "failing"), "--log-format", "json")
+
+
+@pytest.fixture(scope="module")
+def stub(failing: Any) -> Iterator[pb_grpc.GRPCInferenceServiceStub]:
+    with grpc.insecure_channel(failing.grpc_target) as channel:
+        yield pb_grpc.GRPCInferenceServiceStub(channel)
+
+
+def errors_of(server: Any, request_id: str) -> list[dict[str, Any]]:
+    return [r for r in records(server.stderr) if r.get("request_id") == request_id and r["level"] == "ERROR"]
+
+
+def assert_logged_once(server: Any, request_id: str) -> None:
+    """One ERROR line for the request, naming the model, with the traceback down to the user's raise."""
+    [error] = errors_of(server, request_id)
+    assert error["model"] == "failing"
+    assert "the sensor column is missing" in error["message"]
+    assert 'raise ValueError("the sensor column is missing")' in error["exception"]
+    assert "in predict" in error["exception"]
+
+
+def test_a_model_error_over_seldon_rest_is_logged_once(failing: Any) -> None:
+    headers = {"X-Request-ID": "seldon-1"}
+    body = {"data": {"ndarray": [[1.0]]}}
+    response = requests.post(failing.url + "/api/v1.0/predictions", json=body, headers=headers, timeout=30)
+    assert response.status_code == 500
+    assert_logged_once(failing, "seldon-1")
+
+
+def test_a_model_error_over_v2_rest_is_logged_once(failing: Any) -> None:
+    headers = {"X-Request-ID": "v2-1"}
+    response = requests.post(failing.url + "/v2/models/failing/infer", json=V2_BODY, headers=headers, timeout=30)
+    assert response.status_code == 500
+    assert_logged_once(failing, "v2-1")
+
+
+def test_a_model_error_over_grpc_is_logged_once(failing: Any, stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    request = v2grpc.encode_request("failing", V2_BODY["inputs"], raw=False)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(request, metadata=[("x-request-id", "grpc-1")], timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert_logged_once(failing, "grpc-1")
+
+
+def test_bad_input_is_not_logged_as_an_error(failing: Any) -> None:
+    headers = {"X-Request-ID": "bad-1"}
+    response = requests.post(failing.url + "/v2/models/failing/infer", json={"inputs": 3}, headers=headers, timeout=30)
+    assert response.status_code == 400
+    assert errors_of(failing, "bad-1") == []
+
+
+def test_a_failing_graph_node_is_logged_once_not_once_per_layer(serve: Any, tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(textwrap.dedent(GRAPH_MODELS))
+    (tmp_path / "deploy.yaml").write_text(textwrap.dedent(GRAPH))
+    server = serve(tmp_path / "deploy.yaml", "--log-format", "json", cwd=tmp_path)
+    headers = {"X-Request-ID": "graph-1"}
+    body = {"data": {"ndarray": [[1.0]]}}
+    response = requests.post(server.url + "/api/v1.0/predictions", json=body, headers=headers, timeout=30)
+    assert response.status_code == 500
+    [error] = errors_of(server, "graph-1")
+    assert error["model"] == "pipeline"
+    assert "broken" in error["message"] and "the second node is broken" in error["message"]
+    assert 'raise RuntimeError("the second node is broken")' in error["exception"]
