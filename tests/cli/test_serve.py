@@ -358,6 +358,15 @@ def test_a_port_in_use_names_the_option_that_moves_it(serve: Any, make_model: An
     ]
 
 
+def test_a_model_file_is_served_named_after_its_folder(serve: Any, iris: Any, tmp_path: Path) -> None:
+    server = serve(iris.path / "model.joblib", env={"DANEEL_CACHE_DIR": str(tmp_path / "cache")})
+    rows = iris.X[:2]
+    body = {"inputs": [{"name": "x", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]}
+    response = requests.post(server.url + "/v2/models/iris/infer", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    assert np.allclose(response.json()["outputs"][0]["data"], iris.model.predict_proba(rows).ravel())
+
+
 def test_a_missing_folder_fails_with_one_line(serve: Any, tmp_path: Path) -> None:
     server = serve.exits("no/such/folder", cwd=tmp_path)
     assert server.returncode != 0

@@ -217,6 +217,28 @@ def test_the_folders_own_name_wins_over_the_uris(regressor_folder: Path, tmp_pat
     assert loader.resolve(Path(archive).as_uri(), cache_dir=tmp_path / "cache").name == "twice"
 
 
+def test_a_model_file_is_served_on_its_own_as_its_file_uri_is(regressor_folder: Path, tmp_path: Path) -> None:
+    (regressor_folder / "daneel.yaml").write_text("implementation: NotThisOne\n")  # the folder's, not the file's
+    model_file = regressor_folder / "model.joblib"
+    by_path = loader.resolve(str(model_file), cache_dir=tmp_path / "cache")
+    by_uri = loader.resolve(model_file.as_uri(), cache_dir=tmp_path / "cache")
+    assert (by_path.name, by_path.implementation, by_path.path) == ("doubler", "SKLEARN_SERVER", by_uri.path)
+    assert by_uri.name == "doubler"
+
+
+def test_an_mlmodel_file_stands_for_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "flow").mkdir()
+    (tmp_path / "flow" / "MLmodel").write_text("flavors: {}\n")
+    spec = loader.resolve(str(tmp_path / "flow" / "MLmodel"))
+    assert (spec.name, spec.implementation, spec.path) == ("flow", "MLFLOW_SERVER", tmp_path / "flow")
+
+
+def test_a_file_that_is_no_model_is_a_load_error_naming_the_model_files(tmp_path: Path) -> None:
+    (tmp_path / "iris.joblib").write_bytes(b"")
+    with pytest.raises(LoadError, match=r"iris.joblib: not a model file \(MLmodel, model.joblib, .*\) or an archive"):
+        loader.resolve(str(tmp_path / "iris.joblib"))
+
+
 # Python modules of the same name in several folders
 
 

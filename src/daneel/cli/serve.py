@@ -60,8 +60,9 @@ BLAS_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "20"}
     help="Deployments: DIR/<node name> holds the code of a node that only names a container image.",
 )
 def serve(target: str, name: str | None, params: str | None, components: Path | None, **options: Any) -> None:
-    """Serve TARGET: a deployment file (.yaml), a model folder, a folder of model folders, a model URI
-    (file://, http(s)://, s3://, or a local .tar.gz/.zip) or an import path pkg.module:Class.
+    """Serve TARGET: a deployment file (.yaml), a model folder, a folder of model folders, a model file
+    such as model.joblib (served under its folder's name), a model URI (file://, http(s)://, s3://, or
+    a local .tar.gz/.zip) or an import path pkg.module:Class.
 
     Parameters also come from Seldon's PREDICTIVE_UNIT_PARAMETERS variable;
     --parameters wins over it. Seldon's PREDICTIVE_UNIT_HTTP_SERVICE_PORT and

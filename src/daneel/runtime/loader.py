@@ -70,17 +70,27 @@ def catalog(
     cache_dir: Path | None = None,
     progress: storage.Progress | None = None,
 ) -> Catalog:
-    """What `target` names: a folder, a model URI or local archive (fetched now), or `pkg.module:Class`."""
+    """What `target` names: a folder, a model URI, a local archive or model file (fetched now), or pkg.module:Class."""
     extra = dict(extra or {})
     path = Path(target)
-    if storage.is_uri(target) or (path.is_file() and storage.is_archive(path.name)):
-        root = storage.fetch(target, cache_dir, progress)
-        return Catalog(root, name=name, default_name=storage.model_name(target, root), extra=extra)
+    if path.name == "MLmodel" and path.is_file():
+        path = path.parent  # an MLflow model is the folder its MLmodel file describes
+    if storage.is_uri(target) or _single_file(path):
+        uri = target if storage.is_uri(target) else str(path.resolve())  # named after its folder, as file:// is
+        root = storage.fetch(uri, cache_dir, progress)
+        return Catalog(root, name=name, default_name=storage.model_name(uri, root), extra=extra)
     if path.is_dir():
         return Catalog(path.resolve(), name=name, extra=extra)
     if ":" in target and not path.exists():
         return Catalog(None, target, name, extra=extra)
+    if path.is_file():
+        raise LoadError(f"{target}: not a model file ({', '.join(prepackaged.model_files())}) or an archive")
     raise LoadError(f"{target}: not a folder or an import path of the form pkg.module:Class")
+
+
+def _single_file(path: Path) -> bool:
+    """A local archive, or one model file: served as its file:// URI is, from a folder of its own."""
+    return path.is_file() and (storage.is_archive(path.name) or path.name in prepackaged.model_files())
 
 
 def resolve_all(
