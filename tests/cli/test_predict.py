@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
+
+from daneel.cli.predict import predict
 
 NAMES = """
     class Names:
@@ -73,6 +76,25 @@ def test_a_json_file(daneel_cli: Any, iris_url: str, rows: np.ndarray, expected:
     path = tmp_path / "rows.json"
     path.write_text(json.dumps(rows.tolist()))
     np.testing.assert_allclose(seldon_rows(run_ok(daneel_cli, iris_url, "--file", str(path))), expected)
+
+
+def test_rows_from_standard_input(iris_url: str, rows: np.ndarray, expected: np.ndarray) -> None:
+    result = CliRunner().invoke(predict, [iris_url, "--file", "-"], input=json.dumps(rows.tolist()))
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(seldon_rows(json.loads(result.output)), expected)
+
+
+def test_a_whole_request_body_from_standard_input(iris_url: str, rows: np.ndarray, expected: np.ndarray) -> None:
+    request = {"inputs": [{"name": "x", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]}
+    result = CliRunner().invoke(predict, [iris_url + "/v2/models/iris", "--file", "-"], input=json.dumps(request))
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(v2_rows(json.loads(result.output)), expected)
+
+
+def test_invalid_json_on_standard_input_is_a_usage_error(iris_url: str) -> None:
+    result = CliRunner().invoke(predict, [iris_url, "--file", "-"], input="[[1, 2")
+    assert result.exit_code == 2
+    assert "standard input: invalid JSON" in result.output
 
 
 def test_a_csv_file_with_a_header(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +20,12 @@ from daneel.protocol.datatypes import from_numpy
 @click.command()
 @click.argument("url")
 @click.option("--data", "data_text", help="JSON: an array of rows, or a whole request body.")
-@click.option("--file", "data_file", type=click.Path(exists=True, dir_okay=False), help="A .json, .csv or .npy file.")
+@click.option(
+    "--file",
+    "data_file",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="A .json, .csv or .npy file; - reads JSON from standard input.",
+)
 @click.option("--model", help="Model name; sends an Open Inference Protocol (V2) request to it.")
 @click.option("--protocol", type=click.Choice(["seldon", "v2"]), help="Force a protocol (default: from URL).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the answer.")
@@ -63,6 +69,8 @@ def _endpoint(url: str, model: str | None, protocol: str | None) -> tuple[str, s
 def _read(data_text: str | None, data_file: str | None) -> tuple[Any, list[str]]:
     if data_text is not None:
         return _json(data_text, "--data"), []
+    if data_file == "-":
+        return _json(sys.stdin.read(), "standard input"), []
     path = Path(str(data_file))
     if path.suffix == ".npy":
         return np.load(path, allow_pickle=False), []
