@@ -24,7 +24,17 @@ def test_each_command_has_its_own_help(daneel_cli: Any, command: str) -> None:
     assert done.stdout.startswith(f"Usage: daneel {command} ")
 
 
-def test_an_unknown_command_fails_with_one_line(daneel_cli: Any) -> None:
-    done = daneel_cli("serv")
-    assert done.returncode != 0
-    assert "No such command 'serv'" in done.stderr
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("serv", "serve"), ("predcit", "predict"), ("deploy-mlfow", "deploy-mlflow")]
+)
+def test_a_mistyped_command_is_a_usage_error_naming_the_command_meant(daneel_cli: Any, typed: str, meant: str) -> None:
+    done = daneel_cli(typed)
+    assert done.returncode == 2
+    assert done.stderr.startswith("Usage: daneel [OPTIONS] COMMAND [ARGS]...")
+    assert done.stderr.strip().splitlines()[-1] == f"Error: No such command '{typed}'. Did you mean '{meant}'?"
+
+
+def test_a_command_like_none_suggests_nothing(daneel_cli: Any) -> None:
+    done = daneel_cli("xyzzy")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == "Error: No such command 'xyzzy'."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import gc
 import importlib
 
@@ -44,6 +45,18 @@ class _Commands(click.Group):
             gc.disable()
         command: click.Command = getattr(importlib.import_module(module), cmd_name.replace("-", "_"))
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """As click's, with the commands a mistyped name is close to (click's own list is empty here)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            close = difflib.get_close_matches(args[0], COMMANDS) if args and args[0] not in COMMANDS else []
+            if not close:
+                raise
+            raise click.UsageError(f"{exc.message} Did you mean {' or '.join(map(repr, close))}?", ctx) from None
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
