@@ -137,3 +137,28 @@ def test_setup_replaces_the_handlers_and_sets_the_level(root: logging.Logger) ->
     logging.getLogger("daneel.server").info("not shown")
     logging.getLogger("daneel.server").warning("shown")
     assert stream.getvalue().count("\n") == 1 and "shown" in stream.getvalue()
+
+
+def test_captured_lines_are_one_record_each_however_they_are_written(root: logging.Logger) -> None:
+    stream = io.StringIO()
+    logs.setup_logging("info", "json", stream)
+    lines = logs.Lines(logging.getLogger("stdout"), logging.INFO, io.StringIO())
+    print("one", "row", file=lines)  # written in four pieces
+    print("two\nthree\n", file=lines)
+    lines.write("no newline yet")
+    lines.flush()
+    records = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(r["logger"], r["message"]) for r in records] == [
+        ("stdout", "one row"),
+        ("stdout", "two"),
+        ("stdout", "three"),
+        ("stdout", "no newline yet"),
+    ]
+
+
+def test_a_handler_writing_to_a_captured_stream_goes_straight_to_the_real_one(root: logging.Logger) -> None:
+    real = io.StringIO()
+    lines = logs.Lines(logging.getLogger("stderr"), logging.ERROR, real)
+    root.handlers[:] = [logging.StreamHandler(lines)]  # as a user's basicConfig() would, once stderr is captured
+    print("oops", file=lines)
+    assert real.getvalue() == "oops\n"

@@ -129,3 +129,63 @@ def test_a_failing_graph_node_is_logged_once_not_once_per_layer(serve: Any, tmp_
     assert error["model"] == "pipeline"
     assert "broken" in error["message"] and "the second node is broken" in error["message"]
     assert 'raise RuntimeError("the second node is broken")' in error["exception"]
+
+
+TALKER = """
+    import sys
+    import warnings
+
+    print("printed at import")
+    warnings.warn("warned at import")
+
+
+    class Talker:
+        def __init__(self):
+            print("printed at init\\nsecond line at init")
+
+        def load(self):
+            print("printed at load")
+            print("written to stderr at load", file=sys.stderr)
+            warnings.warn("warned at load")
+
+        def predict(self, X, names=None, meta=None):
+            print("printed in predict")
+            warnings.warn("warned in predict")
+            return X
+"""
+
+
+@pytest.fixture
+def chatty(tmp_path: Path, iris: Any) -> Path:
+    """A folder of two models: a class that prints and warns, and iris as if pickled by another scikit-learn."""
+    import sklearn
+
+    talker = tmp_path / "chatty" / "talker"
+    talker.mkdir(parents=True)
+    (talker / "model.py").write_text(textwrap.dedent(TALKER))
+    old_iris = tmp_path / "chatty" / "old_iris"
+    old_iris.mkdir()
+    pickled = (iris.path / "model.joblib").read_bytes()
+    version = sklearn.__version__.encode()
+    assert pickled.count(version) == 1
+    (old_iris / "model.joblib").write_bytes(pickled.replace(version, b"9" * len(version)))
+    return tmp_path / "chatty"
+
+
+def test_json_logs_hold_prints_and_warnings_of_every_worker_as_json_lines(serve: Any, chatty: Path) -> None:
+    server = serve(chatty, "--log-format", "json", "--workers", "2")
+    response = requests.post(server.url + "/v2/models/talker/infer", json=V2_BODY, timeout=30)
+    assert response.status_code == 200, response.text
+    server.stop()
+    logged = records(server.stderr)
+    assert len(logged) == len([line for line in server.stderr.splitlines() if line.strip()]), server.stderr
+    messages = [r["message"] for r in logged]
+    for text in ("printed at import", "printed at init", "second line at init", "written to stderr at load"):
+        assert text in messages
+    assert messages.count("printed at load") == 2  # one per worker
+    [printed] = [r for r in logged if r["message"] == "printed in predict"]
+    assert printed["model"] == "talker"
+    warned = [r["message"] for r in logged if r["logger"] == "py.warnings"]
+    for text in ("UserWarning: warned at import", "UserWarning: warned at load", "UserWarning: warned in predict"):
+        assert any(text in message for message in warned), warned
+    assert any("InconsistentVersionWarning" in message for message in warned), warned

@@ -83,7 +83,7 @@ def serve(target: str, name: str | None, params: str | None, components: Path | 
         settings = ServerSettings(**given)
     except ValidationError as exc:
         raise click.UsageError(_as_options(exc)) from None
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, capture=True)
     try:
         tracing.settings(os.environ)  # a bad OTEL_* value fails here, in one line, before anything listens
         extra = {

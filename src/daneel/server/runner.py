@@ -412,5 +412,5 @@ def _worker_main(specs: list[ComponentSpec], settings: ServerSettings, build: Bu
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, capture=True)
     sys.exit(run_worker(specs, settings, build, listeners))
