@@ -7,8 +7,9 @@ of 1980 when it is unset), and no dates in the Dockerfile. Requirements are inst
 their own before the code is copied, so a change of code alone rebuilds only the last layers.
 
 The image is built with the first container engine that works (docker, podman, buildah); a docker
-command whose daemon does not answer is not a working engine. With `--print`, or when none works,
-the context is written and the command that builds it is printed instead.
+command whose daemon does not answer is not a working engine. With `--print` the context is written
+and the command that builds it is printed instead; without it, no working engine is an error that
+says why each could not, before anything is written.
 """
 
 from __future__ import annotations
@@ -68,17 +69,16 @@ def build(directory: Path, image: str, print_only: bool, engine: str | None) -> 
     """
     try:
         project = read_project(directory)
-        written = write_context(project, _epoch(os.environ))
+        epoch = _epoch(os.environ)
     except DaneelError as exc:
         raise click.ClickException(exc.message) from None
+    chosen = None if print_only else _working_engine(engine)
+    written = write_context(project, epoch)
     files = sum(1 for path in written.rglob("*") if path.is_file())
     context = directory / CONTEXT  # as the user named the folder, for the command printed
     click.echo(f"wrote the build context of {directory} to {context} ({files} files)", err=True)
-    chosen, reasons = (engine, {}) if print_only else _working_engine(engine)
-    if print_only or chosen is None:
-        if not print_only:
-            click.echo(f"no working container engine ({'; '.join(reasons.values())}); build the image with:", err=True)
-        click.echo(shlex.join(build_command(chosen or _installed_engine(engine), image, context)))
+    if chosen is None:
+        click.echo(shlex.join(build_command(_installed_engine(engine), image, context)))
         return
     _run(chosen, build_command(chosen, image, context))
 
@@ -163,31 +163,30 @@ def build_command(engine: str, image: str, context: Path) -> list[str]:
     return [engine, "bud" if engine == "buildah" else "build", "-t", image, str(context)]
 
 
-def _working_engine(wanted: str | None) -> tuple[str | None, dict[str, str]]:
-    """The first engine that answers (only `wanted`, when given), and why each other one does not."""
-    reasons: dict[str, str] = {}
+def _working_engine(wanted: str | None) -> str:
+    """The first engine that answers (only `wanted`, when given); when none does, an error saying why each does not."""
+    reasons = []
     for engine in [wanted] if wanted else ENGINES:
-        reason = _probe(engine)
+        reason = probe(engine)
         if reason is None:
-            return engine, reasons
-        reasons[engine] = f"{engine}: {reason}"
-    if wanted:
-        raise click.ClickException(f"{reasons[wanted]}; run with --print to write the build context only")
-    return None, reasons
+            return engine
+        reasons.append(f"{engine}: {reason}")
+    failure = reasons[0] if wanted else f"no working container engine ({'; '.join(reasons)})"
+    raise click.ClickException(f"{failure}; run with --print to write the build context and print its build command")
 
 
-def _probe(engine: str) -> str | None:
+def probe(engine: str) -> str | None:
     """Why `engine` cannot build here, or None when it can: installed, and its daemon (if any) answers."""
     if shutil.which(engine) is None:
         return "not installed"
     try:
-        probe = subprocess.run([engine, "info"], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S)
+        answer = subprocess.run([engine, "info"], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
-    if probe.returncode == 0:
+    if answer.returncode == 0:
         return None
-    lines = [line.strip() for line in (probe.stderr or probe.stdout).splitlines() if line.strip()]
-    return lines[-1] if lines else f"`{engine} info` exited with {probe.returncode}"
+    lines = [line.strip() for line in (answer.stderr or answer.stdout).splitlines() if line.strip()]
+    return lines[-1] if lines else f"`{engine} info` exited with {answer.returncode}"
 
 
 def _installed_engine(wanted: str | None) -> str:
