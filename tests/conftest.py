@@ -3,7 +3,7 @@
 `serve` (and `module_serve`, for servers shared by a module's tests) start real
 `daneel serve` subprocesses on free ports and stop them, with any workers they
 spawned, at teardown. `make_model` writes a Python class into a model folder;
-`iris` trains a scikit-learn model into one.
+`iris` trains a scikit-learn model into one, `people` a pipeline fitted on a DataFrame.
 """
 
 from __future__ import annotations
@@ -241,6 +241,43 @@ def iris(tmp_path_factory: pytest.TempPathFactory) -> Iris:
     folder.mkdir()
     joblib.dump(model, folder / "model.joblib")
     return Iris(folder, model, X[::10])
+
+
+@dataclass
+class People:
+    """A pipeline fitted on a DataFrame of mixed columns (age, city, score), saved as `path/model.joblib`.
+
+    Numbers are scaled and the string column `city` one-hot encoded by a ColumnTransformer, then a
+    logistic regression answers; `frame` holds rows to send, in the training DataFrame's dtypes.
+    """
+
+    path: Path
+    model: Any
+    frame: Any
+
+
+@pytest.fixture(scope="session")
+def people(tmp_path_factory: pytest.TempPathFactory) -> People:
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame = pd.DataFrame(
+        {
+            "age": [33, 45, 23, 51, 38, 29, 60, 41],
+            "city": ["a", "b", "a", "c", "b", "c", "a", "b"],
+            "score": [2.2, 1.0, 3.5, 0.4, 2.9, 1.1, 0.7, 2.5],
+        }
+    )
+    columns = ColumnTransformer([("numbers", StandardScaler(), ["age", "score"]), ("city", OneHotEncoder(), ["city"])])
+    model = Pipeline([("columns", columns), ("classify", LogisticRegression())])
+    model.fit(frame, [1, 0, 1, 0, 1, 0, 0, 1])
+    folder = tmp_path_factory.mktemp("people") / "people"
+    folder.mkdir()
+    joblib.dump(model, folder / "model.joblib")
+    return People(folder, model, frame.iloc[:3])
 
 
 def _wait_for(predicate: Callable[[], object], what: str, timeout: float = 60) -> None:

@@ -1,5 +1,6 @@
 import asyncio
 import mmap
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -9,11 +10,14 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_iris
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
+from tests.conftest import People
 
 from daneel.errors import InvalidInput, LoadError
 from daneel.protocol.payload import Payload
@@ -104,8 +108,154 @@ def test_values_the_estimator_rejects_are_bad_input(model_folder: Save, classifi
 def test_columns_unlike_the_fitted_ones_are_bad_input(model_folder: Save) -> None:
     frame = pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1.0, 1.0, 1.0]})
     regressor = LinearRegression().fit(frame, [0.0, 2.0, 4.0])
-    with pytest.raises(InvalidInput, match="feature names"):
+    with pytest.raises(
+        InvalidInput, match=r"missing column\(s\) b; unknown column\(s\) c; the model was fitted on a, b"
+    ):
         predict(loaded(model_folder(regressor)), pd.DataFrame({"a": [1.0], "c": [1.0]}))
+
+
+# A pipeline fitted on a DataFrame of mixed columns (tests/conftest.py's `people`)
+
+ROW = [33, "a", 2.2]
+ROW_OBJECT = {"age": 33, "city": "a", "score": 2.2}
+
+
+def people_predict(people: People, data: Any, names: list[str] | None = None, form: str = "ndarray") -> np.ndarray:
+    component = SKLearnComponent("people", people.path)
+    asyncio.run(component.load())
+    result = asyncio.run(component.predict(Payload(data, names or [], {}, form)))
+    assert isinstance(result.data, np.ndarray)
+    return result.data
+
+
+def expected(people: People, rows: list[list[Any]]) -> np.ndarray:
+    frame = pd.DataFrame(rows, columns=["age", "city", "score"])
+    return np.asarray(people.model.predict_proba(frame))
+
+
+@pytest.mark.parametrize(
+    ("names", "row"),
+    [(["age", "city", "score"], ROW), (["score", "age", "city"], [2.2, 33, "a"]), ([], ROW)],
+    ids=["in-order", "permuted", "unnamed"],
+)
+def test_mixed_rows_reach_a_dataframe_pipeline_as_a_dataframe(people: People, names: list[str], row: Any) -> None:
+    rows = np.asarray([row, row])  # as Seldon's ndarray decodes them: every value a string
+    np.testing.assert_allclose(people_predict(people, rows, names), expected(people, [ROW, ROW]))
+
+
+def test_numeric_rows_reach_a_dataframe_pipeline_too(model_folder: Save) -> None:
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1.0, 2.0, 1.0]})
+    regressor = LinearRegression().fit(frame, [0.0, 2.0, 4.0])
+    component = loaded(model_folder(regressor))
+    rows = np.array([[3.0, 1.0]])
+    result = asyncio.run(component.predict(Payload(rows[:, ::-1], ["b", "a"])))
+    np.testing.assert_allclose(result.data, regressor.predict(pd.DataFrame(rows, columns=["a", "b"])))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"age": [33], "city": ["a"], "score": [2.2]},
+        {"score": 2.2, "city": "a", "age": 33},
+        [ROW_OBJECT],
+    ],
+    ids=["columns", "one-row", "records"],
+)
+def test_json_columns_and_records_reach_it_as_a_dataframe(people: People, data: Any) -> None:
+    np.testing.assert_allclose(people_predict(people, data, form="jsonData"), expected(people, [ROW]))
+
+
+def test_v2_inputs_named_after_the_columns_reach_it_as_a_dataframe(people: People) -> None:
+    inputs = {"city": np.array([["a"]], dtype=object), "age": np.array([33]), "score": np.array([2.2])}
+    np.testing.assert_allclose(people_predict(people, inputs, ["city", "age", "score"], "v2"), expected(people, [ROW]))
+    frame = people.frame[["score", "city", "age"]]
+    np.testing.assert_allclose(people_predict(people, frame, form="v2"), people.model.predict_proba(people.frame))
+
+
+FITTED = "; the model was fitted on age, city, score"
+
+
+@pytest.mark.parametrize(
+    ("data", "names", "form", "message"),
+    [
+        (
+            np.asarray([ROW]),
+            ["age", "town", "score"],
+            "ndarray",
+            f"data: missing column(s) city; unknown column(s) town{FITTED}",
+        ),
+        (
+            np.asarray([ROW]),
+            ["age", "age", "score"],
+            "ndarray",
+            f"data: missing column(s) city; repeated column(s) age{FITTED}",
+        ),
+        (np.asarray([ROW[:2]]), [], "ndarray", "data: expected rows of 3 columns (age, city, score), got shape [1, 2]"),
+        ({"age": [33], "city": ["a"]}, [], "jsonData", f"jsonData: missing column(s) score{FITTED}"),
+        ([ROW_OBJECT, {**ROW_OBJECT, "x": 1}], [], "jsonData", f"jsonData[1]: unknown column(s) x{FITTED}"),
+        (
+            {"age": [33, 34], "city": ["a"], "score": [2.2]},
+            [],
+            "jsonData",
+            "jsonData: columns differ in length (1, 2 values)",
+        ),
+        (pd.DataFrame({"age": [33], "score": [2.2]}), [], "v2", f"input: missing column(s) city{FITTED}"),
+    ],
+)
+def test_columns_that_do_not_match_are_bad_input_naming_them(
+    people: People, data: Any, names: list[str], form: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        people_predict(people, data, names, form)
+    assert caught.value.message == message
+
+
+def test_text_in_a_column_of_numbers_is_bad_input_in_scikit_learns_words(people: People) -> None:
+    with pytest.raises(InvalidInput, match="could not convert string to float: 'x'") as caught:
+        people_predict(people, np.asarray([["x", "a", 2.2]]), ["age", "city", "score"])
+    assert caught.value.field == "input"
+
+
+def test_dataframe_pipeline_metadata_lists_its_columns(people: People) -> None:
+    component = SKLearnComponent("people", people.path)
+    asyncio.run(component.load())
+    metadata = component.metadata().v2()
+    assert metadata["inputs"] == [
+        {"name": "age", "datatype": "FP64", "shape": [-1]},
+        {"name": "city", "datatype": "BYTES", "shape": [-1]},
+        {"name": "score", "datatype": "FP64", "shape": [-1]},
+    ]
+    assert metadata["parameters"] == {"content_type": "pd"}
+
+
+@pytest.mark.parametrize("selected", [["city"], [1], slice(1, 2), [False, True, False]])
+def test_an_encoded_columns_type_is_found_however_it_was_selected(model_folder: Save, selected: Any) -> None:
+    frame = pd.DataFrame({"age": [33, 45, 23, 51], "city": ["a", "b", "a", "c"], "score": [2.2, 1.0, 3.5, 0.4]})
+    encode = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder())
+    columns = ColumnTransformer([("city", encode, selected)], remainder=StandardScaler())
+    model = make_pipeline(columns, LogisticRegression()).fit(frame, [1, 0, 1, 0])
+    inputs = loaded(model_folder(model)).metadata().v2()["inputs"]
+    assert [(spec["name"], spec["datatype"]) for spec in inputs] == [
+        ("age", "FP64"),
+        ("city", "BYTES"),
+        ("score", "FP64"),
+    ]
+
+
+def test_without_pandas_a_dataframe_model_fails_to_load_naming_the_extra(
+    people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(LoadError, match=r"pip install 'daneel\[pandas\]'"):
+        asyncio.run(SKLearnComponent("people", people.path).load())
+
+
+def test_without_pandas_other_models_still_serve(
+    model_folder: Save, classifier: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = model_folder(classifier)
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    np.testing.assert_allclose(predict(loaded(folder), X[:2]).data, classifier.predict_proba(X[:2]))
 
 
 def test_an_unknown_method_is_a_load_error_naming_method(tmp_path: Path) -> None:

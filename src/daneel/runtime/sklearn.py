@@ -1,7 +1,9 @@
 """SKLEARN_SERVER: a scikit-learn estimator saved as `model.joblib` or `model.pkl`.
 
 Parameter `method` picks what is called: `predict_proba` (the default when the
-estimator has it, as in Seldon), `predict` or `transform`.
+estimator has it, as in Seldon), `predict` or `transform`. An estimator fitted on a
+DataFrame (it has `feature_names_in_`) is called with a DataFrame of its columns,
+however the request named them (see :mod:`daneel.runtime.frames`); it needs pandas.
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ from daneel.errors import InvalidInput, LoadError
 from daneel.protocol import codecs
 from daneel.protocol.datatypes import from_numpy
 from daneel.protocol.payload import Payload
+from daneel.runtime import frames, tensors
 from daneel.runtime.component import Metadata, TensorSpec
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
 from daneel.runtime.prepackaged import SavedModel, needs
 
 METHODS = ("predict_proba", "predict", "transform")
+#: Where in each wire form the columns of a request are, for error messages.
+_FIELDS = {"ndarray": "data", "tensor": "data", "jsonData": "jsonData"}
+_PD_HINT = "several V2 inputs are taken as columns with content_type 'pd'"
+_NAMED_HINT = "columns are taken by name only by an estimator fitted on a DataFrame (with feature_names_in_)"
 
 
 class SKLearnComponent(SavedModel):
@@ -33,7 +40,8 @@ class SKLearnComponent(SavedModel):
         self.method: str | None = self.choice("method", METHODS, None)
         self.estimator: Any = None
         self._features: int | None = None  # columns the estimator was fitted on, where it says
-        self._named = False  # whether it was fitted on named columns
+        self._columns: list[str] = []  # their names, where it was fitted on a DataFrame
+        self._types: dict[str, np.dtype] = {}  # the dtypes of those whose dtype it shows
 
     async def load(self) -> None:
         self.estimator = await asyncio.to_thread(_read, self.model_file())
@@ -46,23 +54,31 @@ class SKLearnComponent(SavedModel):
                 f" expected one of {', '.join(available)}"
             )
         self._features = getattr(self.estimator, "n_features_in_", None)
-        self._named = hasattr(self.estimator, "feature_names_in_")
+        names = getattr(self.estimator, "feature_names_in_", None)
+        if names is not None:
+            needs("pandas", "pandas")
+            self._columns = [str(name) for name in names]
+            self._types = _column_types(self.estimator, self._columns)
         self._call = Invoker(fn, self._policy, executor=self._executor)
 
     async def predict(self, payload: Payload) -> Payload:
         # scikit-learn validates its input with ValueError: a bad request, not a broken model.
-        result = await self.call(self._check(payload.data))
+        X = self._frame(payload) if self._columns else self._check(payload.data, payload.form)
+        result = await self.call(X)
         return Payload(result, column_names(result, None), {}, output_name=self.method)
 
-    def _check(self, X: Any) -> Any:
+    def _frame(self, payload: Payload) -> Any:
+        field = _FIELDS.get(payload.form, "input")
+        return frames.frame(payload.data, payload.names, self._columns, field, self._types)
+
+    def _check(self, X: Any, form: str) -> Any:
         if isinstance(X, np.ndarray):
             return self._rows(X)
         if isinstance(X, dict):
-            hint = "several V2 inputs are taken as columns with content_type 'pd'"
+            hint = _NAMED_HINT if form == "jsonData" else _PD_HINT
             raise InvalidInput("input", f"expected one array of rows, got {len(X)} named entries; {hint}")
         if codecs.is_dataframe(X):
-            # Columns are matched by name only where the estimator was fitted on named columns.
-            return X if self._named else self._rows(X.to_numpy())
+            return self._rows(X.to_numpy())
         raise InvalidInput("input", f"expected an array of rows, got {type(X).__name__}")
 
     def _rows(self, X: np.ndarray) -> np.ndarray:
@@ -76,9 +92,12 @@ class SKLearnComponent(SavedModel):
         return X
 
     def metadata(self) -> Metadata:
+        outputs = [self._output_spec()]
+        if self._columns:
+            inputs = [TensorSpec(name, _datatype(self._types.get(name)), [-1]) for name in self._columns]
+            return Metadata(self.name, "sklearn", [], inputs, outputs, {"content_type": "pd"})
         features = getattr(self.estimator, "n_features_in_", -1)
-        inputs = [TensorSpec("input-0", "FP64", [-1, int(features)])]
-        return Metadata(self.name, "sklearn", [], inputs, [self._output_spec()])
+        return Metadata(self.name, "sklearn", [], [TensorSpec("input-0", "FP64", [-1, int(features)])], outputs)
 
     def _output_spec(self) -> TensorSpec:
         method = self.method or "predict"
@@ -90,6 +109,40 @@ class SKLearnComponent(SavedModel):
         if method == "transform":
             return TensorSpec(method, "FP64", [-1, -1])
         return TensorSpec(method, "FP64", [-1])
+
+
+def _column_types(estimator: Any, columns: list[str]) -> dict[str, np.dtype]:
+    """The dtypes of the columns that a fitted encoder shows (its categories'); others are not known.
+
+    scikit-learn keeps no dtypes of the DataFrame it was fitted on. In a Pipeline, the first step
+    that shows any is taken: an imputer before an encoder keeps its columns.
+    """
+    for step in [step for _, step in getattr(estimator, "steps", ())] or [estimator]:
+        categories = getattr(step, "categories_", None)
+        if categories is not None and len(categories) == len(columns):
+            return {name: np.asarray(values).dtype for name, values in zip(columns, categories, strict=True)}
+        types: dict[str, np.dtype] = {}
+        for _, transformer, selected in getattr(step, "transformers_", ()):
+            types.update(_column_types(transformer, _selected(selected, columns)))
+        if types:
+            return types
+    return {}
+
+
+def _selected(selected: Any, columns: list[str]) -> list[str]:
+    """The names of the columns a ColumnTransformer gave one transformer: by name, position, slice or mask."""
+    if isinstance(selected, str):
+        return [selected]
+    if isinstance(selected, (list, np.ndarray)) and all(isinstance(item, str) for item in selected):
+        return [str(item) for item in selected]
+    try:
+        return [str(name) for name in np.atleast_1d(np.asarray(columns, dtype=object)[selected])]
+    except (IndexError, TypeError, ValueError):
+        return []
+
+
+def _datatype(dtype: np.dtype | None) -> str:
+    return "FP64" if dtype is None else tensors.datatype(dtype)
 
 
 def _read(path: Path) -> Any:
