@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import requests
 
 from daneel.protocol import v2grpc
+from daneel.protocol.proto import grpc_predict_v2_pb2 as pb
 from daneel.protocol.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
 FAILING = """
@@ -189,3 +191,61 @@ def test_json_logs_hold_prints_and_warnings_of_every_worker_as_json_lines(serve:
     for text in ("UserWarning: warned at import", "UserWarning: warned at load", "UserWarning: warned in predict"):
         assert any(text in message for message in warned), warned
     assert any("InconsistentVersionWarning" in message for message in warned), warned
+
+
+def access_records(server: Any) -> list[dict[str, Any]]:
+    return [r for r in records(server.stderr) if r["logger"] == "daneel.access"]
+
+
+def test_the_access_log_is_off_by_default(failing: Any) -> None:
+    headers = {"X-Request-ID": "unlogged-1"}
+    assert requests.get(failing.url + "/v2/health/ready", headers=headers, timeout=30).status_code == 200
+    assert not [r for r in records(failing.stderr) if r.get("request_id") == "unlogged-1"]
+    assert not [r for r in records(failing.stderr) if "access" in r["logger"]]
+
+
+@pytest.fixture(scope="module")
+def logged(module_serve: Any, make_model: Any) -> Any:
+    return module_serve(make_model(FAILING, "failing"), "--log-format", "json", "--access-log")
+
+
+def test_the_access_log_has_a_json_record_per_http_request(logged: Any) -> None:
+    headers = {"X-Request-ID": "access-1"}
+    assert (
+        requests.post(logged.url + "/v2/models/failing/infer", json=V2_BODY, headers=headers, timeout=30).status_code
+        == 500
+    )
+    assert requests.get(logged.url + "/nowhere", headers={"X-Request-ID": "access-2"}, timeout=30).status_code == 404
+    [infer] = [r for r in access_records(logged) if r.get("request_id") == "access-1"]
+    assert {k: infer[k] for k in ("level", "protocol", "method", "path", "status")} == {
+        "level": "INFO",
+        "protocol": "http",
+        "method": "POST",
+        "path": "/v2/models/failing/infer",
+        "status": 500,
+    }
+    assert infer["duration_ms"] > 0
+    assert infer["client"].startswith("127.0.0.1:")
+    assert re.fullmatch(
+        r'127\.0\.0\.1:\d+ - "POST /v2/models/failing/infer HTTP/1\.1" 500 [\d.]+ms access-1', infer["message"]
+    )
+    [missing] = [r for r in access_records(logged) if r.get("request_id") == "access-2"]
+    assert (missing["path"], missing["status"]) == ("/nowhere", 404)
+
+
+def test_the_access_log_has_a_record_per_grpc_call(logged: Any) -> None:
+    request = v2grpc.encode_request("failing", V2_BODY["inputs"], raw=False)
+    with grpc.insecure_channel(logged.grpc_target) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        with pytest.raises(grpc.RpcError):
+            stub.ModelInfer(request, metadata=[("x-request-id", "access-3")], timeout=30)
+        stub.ServerLive(pb.ServerLiveRequest(), metadata=[("x-request-id", "access-4")], timeout=30)
+    [infer] = [r for r in access_records(logged) if r.get("request_id") == "access-3"]
+    assert (infer["protocol"], infer["method"], infer["code"]) == (
+        "grpc",
+        "/inference.GRPCInferenceService/ModelInfer",
+        "INTERNAL",
+    )
+    assert infer["duration_ms"] > 0
+    [live] = [r for r in access_records(logged) if r.get("request_id") == "access-4"]
+    assert (live["method"], live["code"]) == ("/inference.GRPCInferenceService/ServerLive", "OK")

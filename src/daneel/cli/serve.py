@@ -46,6 +46,9 @@ BLAS_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "20"}
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log verbosity.")
 @click.option("--log-format", type=click.Choice(["auto", "text", "json"]), help="text (default), json, or auto.")
 @click.option(
+    "--access-log", is_flag=True, default=None, help="Log each HTTP request and gRPC call: method, path, status, time."
+)
+@click.option(
     "--metrics/--no-metrics", default=None, help="Record Prometheus metrics, served at GET /metrics (default on)."
 )
 @click.option("--metrics-port", type=int, help="Serve GET /metrics on this port too (0 picks a free one).")

@@ -24,6 +24,7 @@ from daneel.protocol.proto import grpc_predict_v2_pb2 as pb
 from daneel.protocol.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from daneel.protocol.proto import model_repository_pb2 as repo_pb
 from daneel.protocol.proto import model_repository_pb2_grpc as repo_grpc
+from daneel.server import access
 
 log = logging.getLogger("daneel.grpc")
 
@@ -200,17 +201,61 @@ def _index_entry(entry: dict[str, Any]) -> repo_pb.RepositoryIndexResponse.Model
     return repo_pb.RepositoryIndexResponse.ModelIndex(**{f: str(entry.get(f) or "") for f in fields})
 
 
+class AccessLogInterceptor(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio has no stubs
+    """Logs each unary call once answered, with its status code; each method's handler is wrapped once."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method: str = details.method
+        found = self._wrapped.get(method)
+        if found is None:
+            handler = await continuation(details)
+            if handler is None or handler.unary_unary is None:
+                return handler
+            found = self._wrapped[method] = grpc.unary_unary_rpc_method_handler(
+                _logged(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return found
+
+
+def _logged(method: str, behaviour: Callable[[Any, aio.ServicerContext], Awaitable[Any]]) -> Any:
+    async def logged(request: Any, context: aio.ServicerContext) -> Any:
+        start = time.perf_counter()
+        try:
+            return await behaviour(request, context)
+        finally:
+            code = context.code() or (grpc.StatusCode.CANCELLED if context.cancelled() else grpc.StatusCode.OK)
+            request_id = dict(context.invocation_metadata() or ()).get("x-request-id")
+            access.call(method, code.name, time.perf_counter() - start, request_id, context.peer())
+
+    return logged
+
+
 def address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def start(dataplane: DataPlane, host: str, port: int, max_message_bytes: int) -> aio.Server:
-    """Listen on host:port and serve; a port that cannot be bound stops the process with one line."""
+async def start(
+    dataplane: DataPlane, host: str, port: int, max_message_bytes: int, access_log: bool = False
+) -> aio.Server:
+    """Listen on host:port and serve; a port that cannot be bound stops the process with one line.
+
+    With `access_log`, each call is logged once answered (:mod:`daneel.server.access`).
+    """
     server = aio.server(
+        interceptors=[AccessLogInterceptor()] if access_log else None,
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-        ]
+        ],
     )
     # protoc writes these without annotations
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane), server)  # type: ignore[no-untyped-call]

@@ -35,6 +35,9 @@ class ServerSettings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Serve /metrics on this port as well (0 picks a free one)."
     )
+    access_log: bool = Field(
+        False, description="Log one line per HTTP request and gRPC call: method, path, status, duration, request id."
+    )
     request_log: str | None = Field(
         None, description="Log every request and response: to an http(s) URL as CloudEvents, or to a JSON-lines file."
     )
