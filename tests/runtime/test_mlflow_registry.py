@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from conftest import free_port
 from daneel.errors import LoadError
@@ -150,6 +151,26 @@ def test_a_cached_version_is_reused(registered: Registered, tracking_env: Path) 
         assert storage.cache_key("models:/wine/2") != folder.name
 
 
+def test_the_version_is_read_from_daneels_record_not_from_files_mlflow_may_write(
+    registered: Registered, tracking_env: Path
+) -> None:
+    folder = storage.fetch("models:/wine/2", tracking_env)
+    assert yaml.safe_load((folder / mlflow_registry.RECORD_FILE).read_text()) == {
+        "uri": "models:/wine/2",
+        "name": "wine",
+        "version": "2",
+    }
+    (folder / "registered_model_meta").unlink(missing_ok=True)  # what older MLflow releases wrote, undocumented
+    assert mlflow_registry.registered_version(folder) == "2"
+
+
+def test_a_cached_version_without_daneels_record_is_fetched_again(registered: Registered, tracking_env: Path) -> None:
+    folder = storage.fetch("models:/wine/1", tracking_env)
+    (folder / mlflow_registry.RECORD_FILE).unlink()  # as an earlier daneel cached it
+    assert storage.fetch("models:/wine/1", tracking_env) == folder
+    assert mlflow_registry.registered_version(folder) == "1"
+
+
 def test_a_runs_uri_fetches_the_runs_artifact(registered: Registered, tracking_env: Path) -> None:
     folder = storage.fetch(f"runs:/{registered.run_id}/model", tracking_env)
     assert (folder / "MLmodel").is_file()
@@ -176,9 +197,11 @@ def test_daneel_fetch_resolves_the_alias_into_a_folder(
     assert mlflow_registry.registered_version(target) == "1"
 
 
-@pytest.mark.parametrize("uri", ["models:/wine/2", "runs:/{run_id}/model"])
+@pytest.mark.parametrize(
+    ("uri", "versions"), [("models:/wine/2", ["2"]), ("models:/wine@champion", ["1"]), ("runs:/{run_id}/model", [])]
+)
 def test_a_deployment_node_takes_a_registry_uri_as_its_model_uri(
-    registered: Registered, tracking_env: Path, uri: str
+    registered: Registered, tracking_env: Path, uri: str, versions: list[str]
 ) -> None:
     from daneel.graph.build import BuildContext, build_graph
     from daneel.spec.model import Predictor
@@ -188,4 +211,4 @@ def test_a_deployment_node_takes_a_registry_uri_as_its_model_uri(
     graph = build_graph(predictor, BuildContext(fetch=lambda target: storage.fetch(target, tracking_env)))
     asyncio.run(graph.load())
     [model] = graph.parts()
-    assert model.metadata().versions == (["2"] if uri.startswith("models:/") else [])
+    assert model.metadata().v2()["versions"] == versions

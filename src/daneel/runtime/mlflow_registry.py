@@ -6,6 +6,10 @@ each time a URI is resolved; MLflow's client reads `MLFLOW_TRACKING_USERNAME` an
 `MLFLOW_TRACKING_PASSWORD`, or `MLFLOW_TRACKING_TOKEN`, itself when it calls the server. An alias,
 `latest` and a stage move as versions are registered, so :func:`resolve` turns them into the version
 they name now; a version never changes, so a resolved URI is what callers cache.
+
+A folder fetched from `models:/` holds daneel's :data:`RECORD_FILE` beside `MLmodel`, naming the
+version it holds: the version is known once, when the URI is resolved, and the folder may be served
+by another process (`daneel fetch` in an init container, then `daneel serve DIR`).
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from daneel.runtime.prepackaged import needs
 log = logging.getLogger("daneel.mlflow")
 
 SCHEMES = ("models", "runs")
-#: What MLflow writes beside MLmodel when it downloads a registered version: its name and version.
-META_FILE = "registered_model_meta"
+#: What daneel writes beside MLmodel when it fetches a registered version: the URI, name and version.
+RECORD_FILE = ".daneel-registered.yaml"
 _FORMS = "expected models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/latest or runs:/RUN_ID/PATH"
 _CONNECT_TIMEOUT_S = 10.0
 _RUN = re.compile(r"runs:/([^/]+)/(.+)")
@@ -115,13 +119,20 @@ def server(environ: Mapping[str, str] | None = None) -> str:
     return _uris(environ)[0]
 
 
+def record(folder: Path, reference: Reference) -> None:
+    """Note in a fetched folder which registered version it holds; nothing for a run's artifact."""
+    if reference.version is not None:
+        fields = {"uri": reference.uri, "name": reference.name, "version": reference.version}
+        (folder / RECORD_FILE).write_text(yaml.safe_dump(fields, sort_keys=False))
+
+
 def registered_version(folder: Path) -> str | None:
-    """The registered version a downloaded model folder holds, from MLflow's `registered_model_meta`."""
+    """The registered version a folder fetched from `models:/` holds, from daneel's record; else None."""
     try:
-        meta = yaml.safe_load((folder / META_FILE).read_text())
+        fields = yaml.safe_load((folder / RECORD_FILE).read_text())
     except (OSError, yaml.YAMLError):
         return None
-    version = meta.get("model_version") if isinstance(meta, dict) else None
+    version = fields.get("version") if isinstance(fields, dict) else None
     return str(version) if version is not None else None
 
 

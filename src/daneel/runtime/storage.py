@@ -13,7 +13,8 @@ whose entries all sit in one top-level folder gives that folder.
 
 An MLflow alias (`models:/iris@champion`) or `latest` is resolved to the version it names now, and
 that version (`models:/iris/3`, on that tracking server) is what is cached: an alias moves, a
-version does not.
+version does not. The folder of a registered version holds daneel's record of that version
+(:func:`daneel.runtime.mlflow_registry.record`), which is what the model's metadata reports.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def fetch(uri: str, cache_dir: Path | None = None, progress: Progress | None = N
     if scheme in mlflow_registry.SCHEMES:
         uri = mlflow_registry.resolve(uri).uri  # an alias moves: the version it names now is what is cached
     dest = (cache_dir or default_cache_dir()) / cache_key(uri)
-    if dest.is_dir():
+    if _cached(dest, scheme):
         log.info("using %s, cached in %s", shown(uri), dest)
         return dest
     return download(uri, dest, progress)
@@ -105,6 +106,12 @@ def download(uri: str, dest: Path, progress: Progress | None = None) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("fetched %s into %s", shown(uri), dest)
     return dest
+
+
+def _cached(dest: Path, scheme: str) -> bool:
+    """Whether `dest` holds a finished download. A registered version's holds daneel's record of its
+    version too: a copy cached without one, by a daneel before the record, is fetched again."""
+    return dest.is_dir() and (scheme != "models" or mlflow_registry.registered_version(dest) is not None)
 
 
 def cache_key(uri: str) -> str:
@@ -183,8 +190,7 @@ def _stage(uri: str, scheme: str, staging: Path, progress: Progress | None) -> P
     """Build the model folder for `uri` under `staging` and return it."""
     model = staging / "model"
     if scheme in mlflow_registry.SCHEMES:
-        got = mlflow_registry.download(mlflow_registry.resolve(uri), staging / "download")
-        return got if got.is_dir() else _as_folder(got, model)
+        return _registry(uri, staging, model)
     if scheme == "s3":
         file = _s3(uri, staging, model, progress)
     elif scheme in ("http", "https"):
@@ -192,6 +198,15 @@ def _stage(uri: str, scheme: str, staging: Path, progress: Progress | None) -> P
     else:
         file = _local(uri, staging, model)
     return model if file is None else _as_folder(file, model)
+
+
+def _registry(uri: str, staging: Path, model: Path) -> Path:
+    """A registered version or a run's artifact, resolved once: the version fetched is the one recorded."""
+    reference = mlflow_registry.resolve(uri)
+    got = mlflow_registry.download(reference, staging / "download")
+    folder = got if got.is_dir() else _as_folder(got, model)
+    mlflow_registry.record(folder, reference)
+    return folder
 
 
 def _settle(model: Path, dest: Path, inside: bool) -> None:
