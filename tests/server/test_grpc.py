@@ -342,7 +342,8 @@ async def call_in_process(
             with contextlib.suppress(grpc.aio.AioRpcError):
                 await call
             initial, trailing = await call.initial_metadata(), await call.trailing_metadata()
-            return await call.code(), await call.details(), dict(initial or ()), dict(trailing or ())
+            # pairs, as iterating gives them: before grpcio 1.63 Metadata.keys() gave pairs too, so dict() failed
+            return await call.code(), await call.details(), dict(list(initial or ())), dict(list(trailing or ()))
     finally:
         await server.stop(None)
 
