@@ -28,3 +28,11 @@ def test_the_context_is_left_even_when_the_request_fails() -> None:
     except ValueError:
         pass
     assert context.current() is not request
+
+
+def test_a_request_keeps_the_clients_id_or_gets_a_new_one() -> None:
+    assert context.request_context([(b"x-request-id", b"abc")]).request_id == "abc"
+    made = {context.request_context([(b"x-request-id", b"")]).request_id, context.request_context().request_id}
+    assert len(made) == 2
+    assert all(len(made_id) == 32 and int(made_id, 16) >= 0 for made_id in made)
+    assert context.current().request_id == ""  # outside any request, no id

@@ -358,3 +358,11 @@ def test_overloaded_is_unavailable_with_retry_after() -> None:
     code, details, _, trailing = asyncio.run(call_in_process((("x-busy", "1"),)))
     assert (code, details) == (grpc.StatusCode.UNAVAILABLE, "queue is full")
     assert trailing["retry-after"] == "3"
+
+
+def test_the_request_id_comes_back_in_the_trailing_metadata_made_or_as_sent() -> None:
+    code, _, _, trailing = asyncio.run(call_in_process(()))
+    assert code == grpc.StatusCode.OK
+    assert len(trailing["x-request-id"]) == 32
+    _, _, _, trailing = asyncio.run(call_in_process((("x-request-id", "abc"), ("x-busy", "1"))))
+    assert trailing["x-request-id"] == "abc"

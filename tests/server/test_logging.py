@@ -112,6 +112,34 @@ def test_a_model_error_over_grpc_is_logged_once(failing: Any, stub: pb_grpc.GRPC
     assert_logged_once(failing, "grpc-1")
 
 
+def test_a_request_without_an_id_gets_one_back_that_its_error_log_names(failing: Any) -> None:
+    response = requests.post(failing.url + "/v2/models/failing/infer", json=V2_BODY, timeout=30)
+    assert response.status_code == 500
+    made = response.headers["X-Request-ID"]
+    assert re.fullmatch("[0-9a-f]{32}", made)
+    assert_logged_once(failing, made)
+
+
+def test_a_clients_request_id_comes_back_as_sent(failing: Any) -> None:
+    headers = {"X-Request-ID": "abc"}
+    response = requests.post(
+        failing.url + "/api/v1.0/predictions", json={"data": {"ndarray": [[1.0]]}}, headers=headers, timeout=30
+    )
+    assert (response.status_code, response.headers["X-Request-ID"]) == (500, "abc")
+    assert_logged_once(failing, "abc")
+
+
+def test_a_grpc_call_without_an_id_gets_one_back_that_its_error_log_names(
+    failing: Any, stub: pb_grpc.GRPCInferenceServiceStub
+) -> None:
+    request = v2grpc.encode_request("failing", V2_BODY["inputs"], raw=False)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(request, timeout=30)
+    made = dict(list(caught.value.trailing_metadata()))["x-request-id"]
+    assert re.fullmatch("[0-9a-f]{32}", made)
+    assert_logged_once(failing, made)
+
+
 def test_bad_input_is_not_logged_as_an_error(failing: Any) -> None:
     headers = {"X-Request-ID": "bad-1"}
     response = requests.post(failing.url + "/v2/models/failing/infer", json={"inputs": 3}, headers=headers, timeout=30)
@@ -233,6 +261,15 @@ def test_the_access_log_has_a_json_record_per_http_request(logged: Any) -> None:
     assert (missing["path"], missing["status"]) == ("/nowhere", 404)
 
 
+def test_the_access_log_names_the_request_id_daneel_made(logged: Any) -> None:
+    response = requests.post(logged.url + "/v2/models/failing/infer", json=V2_BODY, timeout=30)
+    made = response.headers["X-Request-ID"]
+    [infer] = [r for r in access_records(logged) if r.get("request_id") == made]
+    assert (infer["path"], infer["status"]) == ("/v2/models/failing/infer", 500)
+    assert infer["message"].endswith(f"ms {made}")
+    assert errors_of(logged, made)
+
+
 def test_the_access_log_has_a_record_per_grpc_call(logged: Any) -> None:
     request = v2grpc.encode_request("failing", V2_BODY["inputs"], raw=False)
     with grpc.insecure_channel(logged.grpc_target) as channel:
@@ -249,3 +286,12 @@ def test_the_access_log_has_a_record_per_grpc_call(logged: Any) -> None:
     assert infer["duration_ms"] > 0
     [live] = [r for r in access_records(logged) if r.get("request_id") == "access-4"]
     assert (live["method"], live["code"]) == ("/inference.GRPCInferenceService/ServerLive", "OK")
+
+
+def test_the_grpc_access_log_names_the_request_id_daneel_made(logged: Any) -> None:
+    request = v2grpc.encode_request("failing", V2_BODY["inputs"], raw=False)
+    with grpc.insecure_channel(logged.grpc_target) as channel, pytest.raises(grpc.RpcError) as caught:
+        pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
+    made = dict(list(caught.value.trailing_metadata()))["x-request-id"]
+    [infer] = [r for r in access_records(logged) if r.get("request_id") == made]
+    assert (infer["method"], infer["code"]) == ("/inference.GRPCInferenceService/ModelInfer", "INTERNAL")

@@ -36,7 +36,6 @@ FORMATS: tuple[Format, ...] = ("auto", "text", "json")
 #: (deployment, predictor, node); a model called on its own (model, "", "").
 where: contextvars.ContextVar[tuple[str, str, str] | None] = contextvars.ContextVar("daneel_where", default=None)
 
-REQUEST_ID_HEADER = "x-request-id"
 #: Fields the JSON format writes in this order before any others.
 _FIELDS = ("model", "predictor", "node", "request_id", "trace_id", "span_id")
 #: A record's own attributes, which are not a caller's `extra`.
@@ -184,7 +183,7 @@ class ContextFilter(logging.Filter):
         if not fields.get("predictor") and request.predictor:
             fields["predictor"] = request.predictor
         if "request_id" not in fields:
-            fields["request_id"] = request.header(REQUEST_ID_HEADER)
+            fields["request_id"] = request.request_id or None
         ids = tracing.current_ids()
         if ids is not None:
             fields.setdefault("trace_id", ids[0])

@@ -19,7 +19,7 @@ from daneel.errors import DaneelError, ErrorCode, NotReady, Overloaded
 from daneel.observe.requests import RequestMeter
 from daneel.observe.tracing import Tracing
 from daneel.protocol import v2grpc
-from daneel.protocol.context import request_context
+from daneel.protocol.context import REQUEST_ID_HEADER, RequestContext, request_context
 from daneel.protocol.proto import grpc_predict_v2_pb2 as pb
 from daneel.protocol.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from daneel.protocol.proto import model_repository_pb2 as repo_pb
@@ -58,8 +58,9 @@ async def _answer(
     """Run one call with the request's metadata as its headers (for the layers below, as over REST).
 
     A failure ends the RPC with its status code and message; the server never dies of it. Headers
-    the layers below add go back as metadata: initial on success, trailing on failure. With a
-    `meter`, the call is counted and timed as a request to `model`; with `tracing`, it is a span.
+    the layers below add go back as metadata: initial on success, trailing on failure; the request's
+    id (`x-request-id`) goes back in the trailing metadata either way. With a `meter`, the call is
+    counted and timed as a request to `model`; with `tracing`, it is a span.
     """
     if meter is not None:
         start, in_flight = time.perf_counter(), meter.started(model)
@@ -78,10 +79,11 @@ async def _answer(
         except Exception as exc:
             code, message, extra = _failure(exc, method)
             finished(code, message)
-            context.set_trailing_metadata((*_metadata(request.response_headers), *extra))
+            context.set_trailing_metadata((*_metadata(request.response_headers), *extra, _id(request)))
             await context.abort(code, message)
             raise AssertionError("context.abort returns only by raising") from exc
         finished(grpc.StatusCode.OK)
+    context.set_trailing_metadata((_id(request),))
     if request.response_headers:
         await context.send_initial_metadata(_metadata(request.response_headers))
     return result
@@ -89,6 +91,19 @@ async def _answer(
 
 def _metadata(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple((name.lower(), value) for name, value in headers.items())
+
+
+def _id(request: RequestContext) -> tuple[str, str]:
+    return REQUEST_ID_HEADER, request.request_id
+
+
+def _request_id(context: aio.ServicerContext) -> str | None:
+    """The id :func:`_answer` sent back in the trailing metadata, else the client's (calls outside `_answer`)."""
+    for metadata in (context.trailing_metadata(), context.invocation_metadata()):
+        for key, value in metadata or ():
+            if key == REQUEST_ID_HEADER:
+                return str(value)
+    return None
 
 
 def _headers(context: aio.ServicerContext) -> list[tuple[bytes, bytes]]:
@@ -233,8 +248,7 @@ def _logged(method: str, behaviour: Callable[[Any, aio.ServicerContext], Awaitab
             return await behaviour(request, context)
         finally:
             code = context.code() or (grpc.StatusCode.CANCELLED if context.cancelled() else grpc.StatusCode.OK)
-            request_id = dict(context.invocation_metadata() or ()).get("x-request-id")
-            access.call(method, code.name, time.perf_counter() - start, request_id, context.peer())
+            access.call(method, code.name, time.perf_counter() - start, _request_id(context), context.peer())
 
     return logged
 

@@ -19,7 +19,7 @@ from daneel.errors import DaneelError, InvalidInput, NotFound
 from daneel.observe.requests import RequestMeter
 from daneel.observe.tracing import Scope as SpanScope
 from daneel.protocol import binary
-from daneel.protocol.context import RequestContext, request_context
+from daneel.protocol.context import REQUEST_ID_HEADER, RequestContext, request_context
 from daneel.server import http
 from daneel.server.http import Response, Scope, json_response
 
@@ -42,6 +42,7 @@ _SELDON_POST = {
 _FEEDBACK = frozenset(path for path, method in _SELDON_POST.items() if method == "send-feedback")
 _REPOSITORY_MODELS = "/v2/repository/models/"
 _TEXT = b"text/plain; charset=utf-8"
+_REQUEST_ID = REQUEST_ID_HEADER.encode("latin-1")
 PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 _MODEL_SIDE = ("/predict", "/transform-input", "/transform-output", "/route", "/aggregate", "/send-feedback")
 #: Distinct request paths whose route is remembered; each model's paths are a handful of them.
@@ -121,6 +122,7 @@ class RestApp:
                 span.answered(response.status, context.predictor)
         for name, value in context.response_headers.items():
             response.headers.append((name.encode("latin-1"), value.encode("latin-1")))
+        response.headers.append((_REQUEST_ID, context.request_id.encode("latin-1")))
         if meter is None:
             await http.send(send, response)
             return
