@@ -98,6 +98,7 @@ def tracking_server(folder: Path) -> Iterator[Tracking]:
             stderr=out,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            cwd=folder,  # some releases also write a default mlflow.db into the working directory
             # Without its job runner and consumers: a dozen processes that these tests never use.
             env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )
