@@ -30,17 +30,12 @@ from daneel.runtime.component import Component
 from daneel.server import grpc as grpc_edge
 
 from . import tensors
+from .components import FAILING
 
 ECHO = """
     class Echo:
         def predict(self, X, names, meta):
             return X
-"""
-
-FAILING = """
-    class Failing:
-        def predict(self, X, names, meta):
-            raise ValueError("the sensor column is missing")
 """
 
 SLOW_LOAD = """

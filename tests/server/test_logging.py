@@ -17,11 +17,7 @@ from daneel.protocol import v2grpc
 from daneel.protocol.proto import grpc_predict_v2_pb2 as pb
 from daneel.protocol.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
-FAILING = """
-    class Failing:
-        def predict(self, X, names, meta):
-            raise ValueError("the sensor column is missing")
-"""
+from .components import FAILING
 
 GRAPH_MODELS = """
     class Doubler:
