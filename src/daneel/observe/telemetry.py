@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from daneel.observe.payloads import PayloadLogs
     from daneel.observe.tracing import Tracing
 
-#: The labels of request metrics (DESIGN.md): for a node called on its own path, `node` names it.
+#: The labels of request metrics (docs/metrics.md): for a node called on its own path, `node` names it.
 REQUEST_LABELS = ("deployment", "predictor", "node", "protocol", "code")
 NODE_LABELS = ("deployment", "predictor", "node", "method", "code")
 BRANCH_LABELS = ("deployment", "predictor", "router", "branch")
