@@ -5,3 +5,9 @@ FAILING = """
         def predict(self, X, names, meta):
             raise ValueError("the sensor column is missing")
 """
+
+RAGGED = """
+    class Ragged:
+        def predict(self, X, names, meta):
+            return [[1, 2], [3]]
+"""

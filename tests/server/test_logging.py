@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from daneel.protocol import v2grpc
 from daneel.protocol.proto import grpc_predict_v2_pb2 as pb
 from daneel.protocol.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
-from .components import FAILING
+from .components import FAILING, RAGGED
 
 GRAPH_MODELS = """
     class Doubler:
@@ -106,6 +107,20 @@ def test_a_model_error_over_grpc_is_logged_once(failing: Any, stub: pb_grpc.GRPC
         stub.ModelInfer(request, metadata=[("x-request-id", "grpc-1")], timeout=30)
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert_logged_once(failing, "grpc-1")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [("/v2/models/ragged/infer", V2_BODY), ("/api/v1.0/predictions", {"data": {"ndarray": [[1.0]]}})]
+)
+def test_a_result_that_cannot_be_encoded_is_logged_once(
+    module_serve: Any, make_model: Any, path: str, body: dict[str, Any]
+) -> None:
+    server = module_serve(make_model(RAGGED, "ragged"), "--log-format", "json")
+    response = requests.post(server.url + path, json=body, headers={"X-Request-ID": path}, timeout=30)
+    assert response.status_code == 500
+    [error] = errors_of(server, path)
+    assert error["model"] == "ragged"
+    assert "ragged returned a result that cannot be encoded" in error["message"]
 
 
 def test_a_request_without_an_id_gets_one_back_that_its_error_log_names(failing: Any) -> None:
@@ -221,6 +236,17 @@ def access_records(server: Any) -> list[dict[str, Any]]:
     return [r for r in records(server.stderr) if r["logger"] == "daneel.access"]
 
 
+def access_of(server: Any, request_id: str) -> list[dict[str, Any]]:
+    """The access records naming `request_id`. The line is written once the answer has gone, so it can
+    trail the client's return by a moment: ask again for a while before taking none for an answer."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [r for r in access_records(server) if r.get("request_id") == request_id]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
+
+
 def test_the_access_log_is_off_by_default(failing: Any) -> None:
     headers = {"X-Request-ID": "unlogged-1"}
     assert requests.get(failing.url + "/v2/health/ready", headers=headers, timeout=30).status_code == 200
@@ -240,7 +266,7 @@ def test_the_access_log_has_a_json_record_per_http_request(logged: Any) -> None:
         == 500
     )
     assert requests.get(logged.url + "/nowhere", headers={"X-Request-ID": "access-2"}, timeout=30).status_code == 404
-    [infer] = [r for r in access_records(logged) if r.get("request_id") == "access-1"]
+    [infer] = access_of(logged, "access-1")
     assert {k: infer[k] for k in ("level", "protocol", "method", "path", "status")} == {
         "level": "INFO",
         "protocol": "http",
@@ -253,14 +279,14 @@ def test_the_access_log_has_a_json_record_per_http_request(logged: Any) -> None:
     assert re.fullmatch(
         r'127\.0\.0\.1:\d+ - "POST /v2/models/failing/infer HTTP/1\.1" 500 [\d.]+ms access-1', infer["message"]
     )
-    [missing] = [r for r in access_records(logged) if r.get("request_id") == "access-2"]
+    [missing] = access_of(logged, "access-2")
     assert (missing["path"], missing["status"]) == ("/nowhere", 404)
 
 
 def test_the_access_log_names_the_request_id_daneel_made(logged: Any) -> None:
     response = requests.post(logged.url + "/v2/models/failing/infer", json=V2_BODY, timeout=30)
     made = response.headers["X-Request-ID"]
-    [infer] = [r for r in access_records(logged) if r.get("request_id") == made]
+    [infer] = access_of(logged, made)
     assert (infer["path"], infer["status"]) == ("/v2/models/failing/infer", 500)
     assert infer["message"].endswith(f"ms {made}")
     assert errors_of(logged, made)
@@ -273,14 +299,14 @@ def test_the_access_log_has_a_record_per_grpc_call(logged: Any) -> None:
         with pytest.raises(grpc.RpcError):
             stub.ModelInfer(request, metadata=[("x-request-id", "access-3")], timeout=30)
         stub.ServerLive(pb.ServerLiveRequest(), metadata=[("x-request-id", "access-4")], timeout=30)
-    [infer] = [r for r in access_records(logged) if r.get("request_id") == "access-3"]
+    [infer] = access_of(logged, "access-3")
     assert (infer["protocol"], infer["method"], infer["code"]) == (
         "grpc",
         "/inference.GRPCInferenceService/ModelInfer",
         "INTERNAL",
     )
     assert infer["duration_ms"] > 0
-    [live] = [r for r in access_records(logged) if r.get("request_id") == "access-4"]
+    [live] = access_of(logged, "access-4")
     assert (live["method"], live["code"]) == ("/inference.GRPCInferenceService/ServerLive", "OK")
 
 
@@ -289,5 +315,5 @@ def test_the_grpc_access_log_names_the_request_id_daneel_made(logged: Any) -> No
     with grpc.insecure_channel(logged.grpc_target) as channel, pytest.raises(grpc.RpcError) as caught:
         pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
     made = dict(list(caught.value.trailing_metadata()))["x-request-id"]
-    [infer] = [r for r in access_records(logged) if r.get("request_id") == made]
+    [infer] = access_of(logged, made)
     assert (infer["method"], infer["code"]) == ("/inference.GRPCInferenceService/ModelInfer", "INTERNAL")

@@ -341,8 +341,15 @@ def _log_failure(message: str, exc: BaseException) -> None:
 
 
 def _unencodable(component: Component, exc: Exception) -> ModelError:
-    """A result that cannot be put on the wire (a ragged list, an odd type) is the model's error."""
-    return ModelError(f"{component.name} returned a result that cannot be encoded: {exc}")
+    """A result that cannot be put on the wire (a ragged list, an odd type) is the model's error, logged
+    as `_guard` logs the others: the model's call has returned, so nothing else would."""
+    error = ModelError(f"{component.name} returned a result that cannot be encoded: {exc}")
+    where = logs.where.set((component.name, "", ""))
+    try:
+        log.error("%s", error.message)
+    finally:
+        logs.where.reset(where)
+    return error
 
 
 def _v2_parameters(meta: dict[str, Any]) -> dict[str, Any]:
