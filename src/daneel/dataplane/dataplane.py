@@ -346,7 +346,7 @@ def _unencodable(component: Component, exc: Exception) -> ModelError:
     error = ModelError(f"{component.name} returned a result that cannot be encoded: {exc}")
     where = logs.where.set((component.name, "", ""))
     try:
-        log.error("%s", error.message)
+        _log_failure(error.message, error)
     finally:
         logs.where.reset(where)
     return error
