@@ -13,6 +13,7 @@ from daneel.errors import (
     Overloaded,
     PayloadTooLarge,
     Rejected,
+    Unauthenticated,
     describe,
 )
 
@@ -27,6 +28,7 @@ CODES = [
     (ModelTimeout, ErrorCode.TIMEOUT),
     (Overloaded, ErrorCode.OVERLOADED),
     (LoadError, ErrorCode.LOAD_ERROR),
+    (Unauthenticated, ErrorCode.UNAUTHENTICATED),
 ]
 
 

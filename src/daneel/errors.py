@@ -15,7 +15,8 @@ edge knows about HTTP.
     ├── ModelError            user code raised
     ├── ModelTimeout          user code exceeded its time budget
     ├── Overloaded            too much work queued (carries retry_after)
-    └── LoadError             a model could not be loaded
+    ├── LoadError             a model could not be loaded
+    └── Unauthenticated       no token, or not the server's, where `daneel serve --auth-token-file` asks for one
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class ErrorCode(enum.Enum):
     TIMEOUT = "timeout"
     OVERLOADED = "overloaded"
     LOAD_ERROR = "load_error"
+    UNAUTHENTICATED = "unauthenticated"
 
 
 class DaneelError(Exception):
@@ -106,6 +108,11 @@ class Overloaded(DaneelError):
 class LoadError(DaneelError):
     code = ErrorCode.LOAD_ERROR
     reason = "LOAD_ERROR"
+
+
+class Unauthenticated(DaneelError):
+    code = ErrorCode.UNAUTHENTICATED
+    reason = "UNAUTHENTICATED"
 
 
 def describe(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,25 +30,63 @@ from daneel.protocol.datatypes import from_numpy
 @click.option("--model", help="Model name; sends an Open Inference Protocol (V2) request to it.")
 @click.option("--protocol", type=click.Choice(["seldon", "v2"]), help="Force a protocol (default: from URL).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the answer.")
+@click.option("--token", envvar="DANEEL_TOKEN", help="Send Authorization: Bearer TOKEN (or set DANEEL_TOKEN).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Read the token from this file.")
+@click.option(
+    "--ca-cert", type=click.Path(exists=True, dir_okay=False), help="Trust https servers this CA signed."
+)
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="Client certificate, for mutual TLS.")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), help="The client certificate's private key.")
 def predict(
-    url: str, data_text: str | None, data_file: str | None, model: str | None, protocol: str | None, timeout: float
+    url: str,
+    data_text: str | None,
+    data_file: str | None,
+    model: str | None,
+    protocol: str | None,
+    timeout: float,
+    **security: str | None,
 ) -> None:
     """Send data to the server at URL and print its answer.
 
-    URL is a server (http://localhost:8080) or a full endpoint path. Arrays go as
+    URL is a server (http://localhost:8080, https://...) or a full endpoint path. Arrays go as
     Seldon's data.ndarray, or as one V2 input tensor with --model or a /v2 URL.
     """
     if (data_text is None) == (data_file is None):
         raise click.UsageError("give exactly one of --data or --file")
     endpoint, protocol = _endpoint(url, model, protocol)
     body = _request(*_read(data_text, data_file), protocol)
+    headers = _authorization(security["token"], security["token_file"])
+    verify = _tls(security["ca_cert"], security["cert"], security["key"])
     try:
-        response = httpx.post(endpoint, json=body, timeout=timeout)
+        response = httpx.post(endpoint, json=body, timeout=timeout, headers=headers, verify=verify)
     except httpx.HTTPError as exc:
         raise click.ClickException(f"cannot reach {endpoint}: {exc}") from None
     if response.status_code >= 400:
         raise click.ClickException(f"{endpoint} answered {response.status_code}: {response.text.strip()}")
     click.echo(json.dumps(response.json(), indent=2))
+
+
+def _authorization(token: str | None, token_file: str | None) -> dict[str, str]:
+    if token is not None and token_file is not None:
+        raise click.UsageError("give --token or --token-file, not both")
+    if token_file is not None:
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _tls(ca_cert: str | None, cert: str | None, key: str | None) -> ssl.SSLContext | bool:
+    """How to check an https server: against --ca-cert, else the system's CAs; with --cert, as a client too."""
+    if key is not None and cert is None:
+        raise click.UsageError("--key goes with --cert")
+    if ca_cert is None and cert is None:
+        return True
+    context = ssl.create_default_context(cafile=ca_cert)
+    if cert is not None:
+        try:
+            context.load_cert_chain(cert, key)
+        except ssl.SSLError as exc:
+            raise click.UsageError(f"--cert/--key: cannot use them ({exc})") from None
+    return context
 
 
 def _endpoint(url: str, model: str | None, protocol: str | None) -> tuple[str, str]:

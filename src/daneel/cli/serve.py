@@ -58,6 +58,23 @@ BLAS_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "20"}
     help="Log every request and response: CloudEvents to an http(s) URL, or JSON lines to a file.",
 )
 @click.option(
+    "--auth-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Clients must send this file's token as Authorization: Bearer (or set DANEEL_AUTH_TOKEN).",
+)
+@click.option(
+    "--auth-protect",
+    metavar="GROUPS",
+    help="What the token guards: repository (default), metrics, feedback, inference, comma-separated, or all.",
+)
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), help="Serve TLS with this certificate.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="The TLS certificate's key.")
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Mutual TLS: clients must present a certificate this CA signed.",
+)
+@click.option(
     "--components",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Deployments: DIR/<node name> holds the code of a node that only names a container image.",

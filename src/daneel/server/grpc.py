@@ -25,6 +25,7 @@ from daneel.protocol.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from daneel.protocol.proto import model_repository_pb2 as repo_pb
 from daneel.protocol.proto import model_repository_pb2_grpc as repo_grpc
 from daneel.server import access
+from daneel.server.auth import Auth, grpc_group
 
 log = logging.getLogger("daneel.grpc")
 
@@ -44,6 +45,7 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
     ErrorCode.OVERLOADED: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.LOAD_ERROR: grpc.StatusCode.INTERNAL,
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
 }
 
 
@@ -233,12 +235,51 @@ class AccessLogInterceptor(aio.ServerInterceptor):  # type: ignore[misc]  # grpc
             handler = await continuation(details)
             if handler is None or handler.unary_unary is None:
                 return handler
-            found = self._wrapped[method] = grpc.unary_unary_rpc_method_handler(
-                _logged(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            found = self._wrapped[method] = _rewrapped(handler, _logged(method, handler.unary_unary))
         return found
+
+
+def _rewrapped(handler: grpc.RpcMethodHandler, behaviour: Any) -> grpc.RpcMethodHandler:
+    """A unary handler like `handler`, running `behaviour` instead."""
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+    )
+
+
+class AuthInterceptor(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio has no stubs
+    """Ends a call to a guarded method with UNAUTHENTICATED unless its `authorization` metadata holds the token.
+
+    The check runs in the handler, for each call; each guarded method's handler is wrapped once.
+    """
+
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method: str = details.method
+        found = self._wrapped.get(method)
+        if found is None:
+            handler = await continuation(details)
+            if handler is None or handler.unary_unary is None or not self.auth.guards(grpc_group(method)):
+                return handler
+            found = self._wrapped[method] = _rewrapped(handler, _guarded(self.auth, handler.unary_unary))
+        return found
+
+
+def _guarded(auth: Auth, behaviour: Callable[[Any, aio.ServicerContext], Awaitable[Any]]) -> Any:
+    async def guarded(request: Any, context: aio.ServicerContext) -> Any:
+        given = next((str(v) for k, v in context.invocation_metadata() or () if k == "authorization"), None)
+        refused = auth.refusal(given)
+        if refused is not None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, refused)
+        return await behaviour(request, context)
+
+    return guarded
 
 
 def _logged(method: str, behaviour: Callable[[Any, aio.ServicerContext], Awaitable[Any]]) -> Any:
@@ -258,14 +299,24 @@ def address(host: str, port: int) -> str:
 
 
 async def start(
-    dataplane: DataPlane, host: str, port: int, max_message_bytes: int, access_log: bool = False
+    dataplane: DataPlane,
+    host: str,
+    port: int,
+    max_message_bytes: int,
+    access_log: bool = False,
+    auth: Auth | None = None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> aio.Server:
     """Listen on host:port and serve; a port that cannot be bound stops the process with one line.
 
-    With `access_log`, each call is logged once answered (:mod:`daneel.server.access`).
+    With `access_log`, each call is logged once answered (:mod:`daneel.server.access`); with `auth`,
+    guarded calls need its token; with `credentials`, the port speaks TLS.
     """
+    interceptors = [AccessLogInterceptor()] if access_log else []
+    if auth is not None:
+        interceptors.append(AuthInterceptor(auth))  # inside the access log, which then logs refusals too
     server = aio.server(
-        interceptors=[AccessLogInterceptor()] if access_log else None,
+        interceptors=interceptors or None,
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -275,7 +326,10 @@ async def start(
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane), server)  # type: ignore[no-untyped-call]
     repo_grpc.add_ModelRepositoryServiceServicer_to_server(RepositoryServicer(dataplane), server)  # type: ignore[no-untyped-call]
     try:
-        server.add_insecure_port(address(host, port))
+        if credentials is None:
+            server.add_insecure_port(address(host, port))
+        else:
+            server.add_secure_port(address(host, port), credentials)
     except RuntimeError:
         raise SystemExit(f"daneel: cannot listen for gRPC on {address(host, port)}") from None
     await server.start()

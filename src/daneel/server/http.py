@@ -31,6 +31,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TIMEOUT: 504,
     ErrorCode.OVERLOADED: 503,
     ErrorCode.LOAD_ERROR: 500,
+    ErrorCode.UNAUTHENTICATED: 401,
 }
 
 JSON = b"application/json"

@@ -51,7 +51,9 @@ from daneel.observe.telemetry import ServerMetrics, Telemetry
 from daneel.runtime import prepackaged
 from daneel.runtime.component import Component
 from daneel.runtime.loader import ComponentSpec
+from daneel.server import tls
 from daneel.server.access import AccessLog
+from daneel.server.auth import Auth, Guard
 from daneel.server.rest import PROMETHEUS_TEXT, RestApp
 from daneel.server.settings import ServerSettings
 
@@ -128,14 +130,15 @@ def serve(specs: list[ComponentSpec], settings: ServerSettings, build: Build, sc
     listeners = Listeners(bind(settings.host, settings.http_port))
     port = listeners.http.getsockname()[1]
     names = ", ".join(spec.name for spec in specs)
+    scheme = "https" if settings.tls_cert is not None else "http"
     with contextlib.ExitStack() as held:
         if settings.grpc:
             grpc_sock = held.enter_context(reserve(settings.host, settings.grpc_port))
             settings = settings.model_copy(update={"grpc_port": grpc_sock.getsockname()[1]})
         if settings.metrics and settings.metrics_port is not None:
             listeners.metrics = held.enter_context(bind(settings.host, settings.metrics_port, "--metrics-port"))
-            log.info("metrics on http://%s:%d/metrics", settings.host, listeners.metrics.getsockname()[1])
-        log.info("serving %s on http://%s:%d with %d worker(s)", names, settings.host, port, settings.workers)
+            log.info("metrics on %s://%s:%d/metrics", scheme, settings.host, listeners.metrics.getsockname()[1])
+        log.info("serving %s on %s://%s:%d with %d worker(s)", names, scheme, settings.host, port, settings.workers)
         if settings.grpc:
             log.info("gRPC on %s:%d", settings.host, settings.grpc_port)
         if settings.workers == 1:
@@ -251,6 +254,9 @@ def _config(app: Any, settings: ServerSettings) -> uvicorn.Config:
     That middleware rewrites a request's client address and scheme from X-Forwarded-* headers, which
     nothing in daneel reads; it cost about 1.5 µs a request, one more coroutine and a pass over the headers.
     """
+    guard = Auth.from_settings(settings)
+    if guard is not None:
+        app = Guard(app, guard)
     return uvicorn.Config(
         AccessLog(app) if settings.access_log else app,
         lifespan="off",
@@ -259,6 +265,7 @@ def _config(app: Any, settings: ServerSettings) -> uvicorn.Config:
         proxy_headers=False,
         log_level=settings.log_level,
         log_config=None,
+        **tls.uvicorn_options(settings),
     )
 
 
@@ -290,7 +297,13 @@ async def _start_grpc(dataplane: DataPlane, settings: ServerSettings) -> aio.Ser
     from daneel.server import grpc as grpc_edge  # grpc and its protobufs cost startup time; only when serving it
 
     return await grpc_edge.start(
-        dataplane, settings.host, settings.grpc_port, settings.grpc_max_message_bytes, settings.access_log
+        dataplane,
+        settings.host,
+        settings.grpc_port,
+        settings.grpc_max_message_bytes,
+        settings.access_log,
+        auth=Auth.from_settings(settings),
+        credentials=tls.grpc_credentials(settings),
     )
 
 

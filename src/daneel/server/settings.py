@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from daneel.server import auth, tls
 
 
 class ServerSettings(BaseSettings):
@@ -41,6 +44,63 @@ class ServerSettings(BaseSettings):
     request_log: str | None = Field(
         None, description="Log every request and response: to an http(s) URL as CloudEvents, or to a JSON-lines file."
     )
+    auth_token: SecretStr | None = Field(
+        None, description="Token clients send as `Authorization: Bearer TOKEN`; set by DANEEL_AUTH_TOKEN, no option."
+    )
+    auth_token_file: Path | None = Field(
+        None, validate_default=True, description="File holding the token; surrounding whitespace is ignored."
+    )
+    auth_protect: str | None = Field(
+        None,
+        validate_default=True,
+        description="Endpoint groups the token guards: repository (the default), metrics, feedback, inference, all.",
+    )
+    tls_cert: Path | None = Field(None, description="Certificate (PEM, with its chain) for TLS on every port.")
+    tls_key: Path | None = Field(None, validate_default=True, description="The certificate's private key (PEM).")
+    tls_client_ca: Path | None = Field(
+        None, validate_default=True, description="CA certificates (PEM): clients must present a certificate it signed."
+    )
+
+    @field_validator("auth_token_file")
+    @classmethod
+    def _one_token(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        token = info.data.get("auth_token")
+        if token is not None and value is not None:
+            raise ValueError("give the token in a file or in DANEEL_AUTH_TOKEN, not both")
+        if token is not None:
+            auth.check_token(token.get_secret_value(), "DANEEL_AUTH_TOKEN")
+        if value is not None:
+            auth.read_token(value)
+        return value
+
+    @field_validator("auth_protect")
+    @classmethod
+    def _groups(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        auth.parse_groups(value)
+        if info.data.get("auth_token") is None and info.data.get("auth_token_file") is None:
+            raise ValueError("needs a token: --auth-token-file FILE or DANEEL_AUTH_TOKEN")
+        return value
+
+    @field_validator("tls_key")
+    @classmethod
+    def _key_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        cert = info.data.get("tls_cert")
+        if (cert is None) != (value is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if cert is not None and value is not None:
+            tls.check(cert, value, None)
+        return value
+
+    @field_validator("tls_client_ca")
+    @classmethod
+    def _client_ca(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and info.data.get("tls_key") is None:
+            raise ValueError("mutual TLS needs the server's own --tls-cert and --tls-key too")
+        if value is not None:
+            tls.check(info.data["tls_cert"], info.data["tls_key"], value)
+        return value
 
     @field_validator("request_log")
     @classmethod
