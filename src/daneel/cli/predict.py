@@ -32,9 +32,7 @@ from daneel.protocol.datatypes import from_numpy
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the answer.")
 @click.option("--token", envvar="DANEEL_TOKEN", help="Send Authorization: Bearer TOKEN (or set DANEEL_TOKEN).")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Read the token from this file.")
-@click.option(
-    "--ca-cert", type=click.Path(exists=True, dir_okay=False), help="Trust https servers this CA signed."
-)
+@click.option("--ca-cert", type=click.Path(exists=True, dir_okay=False), help="Trust https servers this CA signed.")
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="Client certificate, for mutual TLS.")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="The client certificate's private key.")
 def predict(
