@@ -31,6 +31,8 @@ PREDICTOR, NODE, ROUTER = "predictor", "node", "router"
 CONFIG_HASH = "daneel.dev/config-hash"
 ROUTER_RESOURCES: dict[str, Any] = {"requests": {"cpu": "100m", "memory": "128Mi"}}
 PROGRESS_DEADLINE_S = 600
+#: What a predictor's pods behind the router may guard with the deployment's token (`spec.auth.protect`).
+_BEHIND_THE_ROUTER = ("repository", "metrics")
 
 #: (apiVersion, kind) of every object the renderer may write, in the order it writes them.
 KINDS = (
@@ -113,7 +115,8 @@ class _Renderer:
         field = f"predictor {predictor.name}: componentSpecs containers' resources"
         given = [c["resources"] for c in in_process if isinstance(c.get("resources"), dict)]
         resources = quantities.summed(given, field) if given else copy.deepcopy(pods.DEFAULT_RESOURCES)
-        server = pods.server_container(self.options.image, resources, in_process)
+        security = self._security(ROUTER if self.options.istio else PREDICTOR)
+        server = pods.server_container(self.options.image, resources, in_process, security)
         component = predictor.component_specs[0] if predictor.component_specs else None
         account = next((n.service_account_name for n in predictor.graph.walk() if n.service_account_name), None)
         inits = [pods.fetch_container(self.options.image, fetch) for fetch in file.fetches]
@@ -122,7 +125,7 @@ class _Renderer:
             self._pod_metadata(PREDICTOR, predictor.name, None, component, config),
             [server, *sidecars],
             inits,
-            pods.volumes(file.name, models=True, state=True),
+            pods.volumes(file.name, models=True, state=True) + security.volumes(),
             component,
             account,
         )
@@ -131,6 +134,25 @@ class _Renderer:
         for pod in file.own_pods:
             objects += self._own_pod(file, pod)
         return objects
+
+    def _security(self, role: str) -> pods.Security:
+        """The Secrets of a daneel pod that takes the deployment's requests (ROUTER) or the router's (PREDICTOR).
+
+        A predictor behind the router guards its repository and metrics only: the router calls it without a
+        token, and encrypts nothing to it. With Istio the predictors take the requests, and the mesh encrypts.
+        """
+        spec = self.deployment.spec
+        if spec.tls is not None and self.options.istio:
+            raise InvalidInput("spec.tls", "is for the router; with Istio, TLS is the mesh's and its gateway's")
+        tls = spec.tls.secret if spec.tls is not None and role == ROUTER else None
+        if spec.auth is None:
+            return pods.Security(tls_secret=tls)
+        protect = [group.value for group in spec.auth.protect]
+        if role == PREDICTOR:
+            protect = [group for group in protect if group in _BEHIND_THE_ROUTER]
+        if not protect:
+            return pods.Security(tls_secret=tls)
+        return pods.Security(spec.auth.token_secret, tuple(protect), tls)
 
     def _own_pod(self, file: served.PredictorFile, pod: served.OwnPod) -> list[Object]:
         predictor = file.predictor.name
@@ -163,6 +185,8 @@ class _Renderer:
                 "prometheus.io/path": "/metrics",
                 CONFIG_HASH: hashlib.sha256(config.encode()).hexdigest()[:16],  # a new file rolls the pods
             }
+            if role == ROUTER and self.deployment.spec.tls is not None:
+                annotations["prometheus.io/scheme"] = "https"
         return {"labels": pod_labels, **({"annotations": annotations} if annotations else {})}
 
     def _predictor_labels(self, name: str | None) -> dict[str, str]:
@@ -240,12 +264,13 @@ class _Renderer:
         name = service_name(self.deployment)
         object_labels = labels(self.name, ROUTER)
         config = yamltext.dump(served.router_file(self.deployment))
-        server = pods.server_container(self.options.image, copy.deepcopy(ROUTER_RESOURCES), [])
+        security = self._security(ROUTER)
+        server = pods.server_container(self.options.image, copy.deepcopy(ROUTER_RESOURCES), [], security)
         template = pods.pod_template(
             self._pod_metadata(ROUTER, None, None, None, config),
             [server],
             [],
-            pods.volumes(name, models=True, state=True),
+            pods.volumes(name, models=True, state=True) + security.volumes(),
             None,
             None,
         )
@@ -271,10 +296,15 @@ class _Renderer:
     def pod_monitor(self) -> Object:
         """A Prometheus Operator PodMonitor scraping /metrics of every daneel pod of the deployment."""
         name = service_name(self.deployment)
+        auth = self.deployment.spec.auth
+        roles = [PREDICTOR] if self.deployment.spec.tls is not None else [PREDICTOR, ROUTER]  # the router's: https
         match = {
             "matchLabels": {DEPLOYMENT_LABEL: label_value(self.name)},
-            "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "In", "values": [PREDICTOR, ROUTER]}],
+            "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "In", "values": roles}],
         }
-        spec = {"selector": match, "podMetricsEndpoints": [{"port": "http", "path": "/metrics"}]}
+        endpoint: Object = {"port": "http", "path": "/metrics"}
+        if auth is not None and any(group.value == "metrics" for group in auth.protect):
+            endpoint["bearerTokenSecret"] = {"name": auth.token_secret, "key": "token"}
+        spec = {"selector": match, "podMetricsEndpoints": [endpoint]}
         meta = self.metadata(name, labels(self.name, PREDICTOR))
         return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": meta, "spec": spec}

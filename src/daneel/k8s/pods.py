@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from daneel.k8s.names import object_name
@@ -19,6 +20,9 @@ from daneel.k8s.served import COMPONENT_PORT, GRPC_PORT, HTTP_PORT, MODELS_DIR, 
 from daneel.spec.model import ComponentSpec
 
 CONFIG_DIR = "/etc/daneel"
+#: Where a server container mounts its token Secret and its TLS Secret (outside the read-only config volume).
+AUTH_DIR = "/var/run/daneel/auth"
+TLS_DIR = "/var/run/daneel/tls"
 CONFIG_FILE = "deployment.yaml"
 STATE_DIR = "/var/lib/daneel"
 DRAIN_SECONDS = 10
@@ -45,17 +49,43 @@ def pod_security(user: int | None = USER_ID) -> dict[str, Any]:
     return {"runAsNonRoot": True, **ids, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _http_probe(path: str, period: int, failures: int) -> dict[str, Any]:
-    get = {"path": path, "port": "http"}
+@dataclass(frozen=True)
+class Security:
+    """What a server container mounts from Secrets: a token and the groups it guards, a TLS certificate."""
+
+    token_secret: str | None = None
+    protect: tuple[str, ...] = ()
+    tls_secret: str | None = None
+
+    def args(self) -> list[str]:
+        args = []
+        if self.token_secret:
+            args += ["--auth-token-file", f"{AUTH_DIR}/token", "--auth-protect", ",".join(self.protect)]
+        if self.tls_secret:
+            args += ["--tls-cert", f"{TLS_DIR}/tls.crt", "--tls-key", f"{TLS_DIR}/tls.key"]
+        return args
+
+    def mounts(self) -> list[dict[str, Any]]:
+        found = [("auth-token", AUTH_DIR, self.token_secret), ("tls", TLS_DIR, self.tls_secret)]
+        return [_mount(name, path, read_only=True) for name, path, secret in found if secret]
+
+    def volumes(self) -> list[dict[str, Any]]:
+        found = [("auth-token", self.token_secret), ("tls", self.tls_secret)]
+        return [{"name": name, "secret": {"secretName": secret}} for name, secret in found if secret]
+
+
+def _http_probe(path: str, period: int, failures: int, https: bool) -> dict[str, Any]:
+    get = {"path": path, "port": "http", **({"scheme": "HTTPS"} if https else {})}
     return {"httpGet": get, "periodSeconds": period, "timeoutSeconds": 5, "failureThreshold": failures}
 
 
-def server_probes() -> dict[str, Any]:
+def server_probes(https: bool = False) -> dict[str, Any]:
+    """Probes on the health paths, which no token guards; over HTTPS (its certificate unchecked) with TLS."""
     return {
         # ten minutes for the model to load before the liveness probe may restart the container
-        "startupProbe": _http_probe("/v2/health/ready", 5, 120),
-        "readinessProbe": _http_probe("/v2/health/ready", 5, 3),
-        "livenessProbe": _http_probe("/v2/health/live", 10, 3),
+        "startupProbe": _http_probe("/v2/health/ready", 5, 120, https),
+        "readinessProbe": _http_probe("/v2/health/ready", 5, 3, https),
+        "livenessProbe": _http_probe("/v2/health/live", 10, 3, https),
     }
 
 
@@ -67,8 +97,12 @@ def _mount(name: str, path: str, read_only: bool = False) -> dict[str, Any]:
     return {"name": name, "mountPath": path, **({"readOnly": True} if read_only else {})}
 
 
-def server_container(image: str, resources: dict[str, Any], extra: list[Container]) -> Container:
-    """daneel's container: `daneel serve` on the mounted deployment file; `extra` adds their env and mounts."""
+def server_container(
+    image: str, resources: dict[str, Any], extra: list[Container], security: Security | None = None
+) -> Container:
+    """daneel's container: `daneel serve` on the mounted deployment file; `extra` adds their env and mounts,
+    `security` its Secrets."""
+    security = security or Security()
     env = [
         {"name": "HOME", "value": "/tmp"},
         {"name": "DANEEL_STATE_DIR", "value": STATE_DIR},
@@ -79,6 +113,7 @@ def server_container(image: str, resources: dict[str, Any], extra: list[Containe
         {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
     ]
     args = ["serve", f"{CONFIG_DIR}/{CONFIG_FILE}", "--http-port", str(HTTP_PORT), "--grpc-port", str(GRPC_PORT)]
+    args += security.args()
     container: Container = {"name": "daneel", "image": image, "imagePullPolicy": "IfNotPresent", "args": args}
     container["ports"] = ports
     container["env"] = env + [item for user in extra for item in user.get("env", [])]
@@ -90,9 +125,10 @@ def server_container(image: str, resources: dict[str, Any], extra: list[Containe
         _mount("models", MODELS_DIR),
         _mount("state", STATE_DIR),
         _mount("tmp", "/tmp"),
+        *security.mounts(),
     ]
     container["volumeMounts"] = mounts + [item for user in extra for item in user.get("volumeMounts", [])]
-    return container | _hardened(resources, server_probes())
+    return container | _hardened(resources, server_probes(https=security.tls_secret is not None))
 
 
 def _hardened(resources: dict[str, Any], probes: dict[str, Any]) -> Container:

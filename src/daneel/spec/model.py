@@ -301,6 +301,30 @@ class Sticky(Schema):
     field: str | None = Field(None, description="Dotted path in the JSON body, e.g. meta.tags.user.")
 
 
+class AuthGroup(enum.Enum):
+    """Groups of endpoints a token can guard (`daneel serve --auth-protect`)."""
+
+    REPOSITORY = "repository"
+    METRICS = "metrics"
+    FEEDBACK = "feedback"
+    INFERENCE = "inference"
+
+
+class Auth(Schema):
+    """Bearer-token authentication of the deployment's daneel servers, on Kubernetes."""
+
+    token_secret: str = Field(description="Secret whose key `token` clients send as `Authorization: Bearer`.")
+    protect: list[AuthGroup] = Field(
+        default_factory=lambda: [AuthGroup.REPOSITORY], description="Groups of endpoints the token guards."
+    )
+
+
+class Tls(Schema):
+    """TLS on the router's ports, on Kubernetes."""
+
+    secret: str = Field(description="A kubernetes.io/tls Secret (tls.crt, tls.key) the router serves TLS with.")
+
+
 class DeploymentSpec(Schema):
     """What to serve: the predictors, how traffic splits between them, and shared settings."""
 
@@ -318,6 +342,8 @@ class DeploymentSpec(Schema):
         None, description="Where routers keep their state: a file path, or a redis:// URL shared by replicas."
     )
     logger: Logger | None = Field(None, description="Request logging for every request to the deployment.")
+    auth: Auth | None = Field(None, description="Kubernetes: a token Secret guarding the daneel servers' endpoints.")
+    tls: Tls | None = Field(None, description="Kubernetes: a TLS Secret the router serves with (not with Istio).")
 
 
 class ObjectMeta(BaseModel):
