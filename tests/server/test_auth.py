@@ -11,6 +11,7 @@ import pytest
 import requests
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
+from tests.conftest import free_port
 from tritonclient.utils import InferenceServerException
 
 from daneel.protocol.proto import grpc_predict_v2_pb2 as pb
@@ -43,7 +44,12 @@ def guarded(module_serve: Any, iris: Any, token_file: Path) -> Any:
 @pytest.fixture(scope="module")
 def all_guarded(module_serve: Any, iris: Any) -> Any:
     """Every group guarded, the token from the environment."""
-    return module_serve(iris.path, "--auth-protect", "all", env={"DANEEL_AUTH_TOKEN": TOKEN})
+    metrics = free_port()
+    server = module_serve(
+        iris.path, "--auth-protect", "all", "--metrics-port", str(metrics), env={"DANEEL_AUTH_TOKEN": TOKEN}
+    )
+    server.metrics_url = f"http://127.0.0.1:{metrics}/metrics"
+    return server
 
 
 def post(url: str, headers: dict[str, str] | None = None, body: Any = None) -> requests.Response:
@@ -141,6 +147,8 @@ def test_every_group_guarded(all_guarded: Any) -> None:
     assert_refused_v2(post(all_guarded.url + "/v2/models/iris/infer", WRONG, V2_BODY), "not accepted")
     for path in ("/v2/health/ready", "/v2/models/iris/ready", "/health/ping"):
         assert requests.get(all_guarded.url + path, timeout=30).status_code == 200, path
+    assert requests.get(all_guarded.metrics_url, timeout=30).status_code == 401  # the metrics port too
+    assert requests.get(all_guarded.metrics_url, headers=GOOD, timeout=30).status_code == 200
 
 
 def test_tritons_http_client_sends_the_token(all_guarded: Any, iris: Any) -> None:

@@ -139,7 +139,7 @@ class Auth:
         scheme, _, credentials = authorization.strip().partition(" ")
         if scheme.lower() != "bearer":
             return "expected Authorization: Bearer <token>"
-        if not hmac.compare_digest(credentials.strip().encode("latin-1"), self.token):
+        if not hmac.compare_digest(credentials.strip().encode("latin-1", "replace"), self.token):
             return "the bearer token is not accepted"
         return None
 
