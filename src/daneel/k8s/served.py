@@ -32,7 +32,7 @@ from typing import Any
 
 from daneel.errors import InvalidInput
 from daneel.k8s.names import object_name
-from daneel.spec.languages import language_of
+from daneel.spec.languages import Language, language_of
 from daneel.spec.model import (
     API_VERSION,
     KIND,
@@ -93,7 +93,7 @@ class PredictorFile:
     fetches: list[Fetch] = field(default_factory=list)
     own_pods: list[OwnPod] = field(default_factory=list)
     #: The nodes its pod serves in Node.js or Java, and their language ("nodejs", "java").
-    languages: dict[str, str] = field(default_factory=dict)
+    languages: dict[str, Language] = field(default_factory=dict)
 
 
 def predictor_file(deployment: Deployment, index: int, workdir: Path | None) -> PredictorFile:
@@ -178,7 +178,7 @@ def _rewrite(node: Node, dumped: dict[str, Any], loc: str, context: _Context) ->
     return dumped
 
 
-def _language(node: Node, uri: str | None, base: Path | None) -> str:
+def _language(node: Node, uri: str | None, base: Path | None) -> Language:
     """The node's language: its implementation's (NODEJS_SERVER), else its local folder's, when there is one to read.
 
     The operator reads no files (the folders lie in the image): there a remote or local folder in Node.js or

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic.alias_generators import to_camel
 
+from daneel.spec.languages import Language
 from daneel.spec.parameters import convert
 
 API_VERSION = "daneel.dev/v1alpha1"
@@ -65,7 +66,7 @@ UNKNOWN_IMPLEMENTATION = "UNKNOWN_IMPLEMENTATION"
 PREPACKAGED_SERVERS = tuple(name for name in BUILTIN_TYPES if name.endswith("_SERVER"))
 #: Implementations that say a node's modelUri holds a Node.js or Java component (docs/languages.md): what a
 #: remote modelUri cannot tell before it is fetched. They fix no type; a local folder tells its language itself.
-LANGUAGE_SERVERS: dict[str, str] = {"NODEJS_SERVER": "nodejs", "JAVA_SERVER": "java"}
+LANGUAGE_SERVERS: dict[str, Language] = {"NODEJS_SERVER": "nodejs", "JAVA_SERVER": "java"}
 
 
 class Method(enum.Enum):
