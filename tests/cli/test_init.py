@@ -5,9 +5,11 @@ The CI files are checked for their shape only: GitHub Actions and GitLab cannot 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +19,10 @@ import pytest
 import requests
 import yaml
 
-from daneel.cli.init import registry, scaffold
+from daneel.cli.init import LANGUAGE_KINDS, registry, scaffold
 from daneel.runtime.component import Kind
+from daneel.spec.languages import language_of
+from daneel.version import runtime_image
 
 EXAMPLES_CI = Path(__file__).resolve().parents[2] / "examples" / "ci"
 ROW = {"data": {"ndarray": [[7.0, 2.0]]}}
@@ -136,12 +140,13 @@ def _schema_check(schema: str, file: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.parametrize("language", ["python", "nodejs", "java"])
 @pytest.mark.parametrize(
     ("path", "schema"), [(".github/workflows/daneel.yml", "github-workflows"), (".gitlab-ci.yml", "gitlab-ci")]
 )
-def test_ci_files_follow_the_services_schemas(tmp_path: Path, path: str, schema: str) -> None:
+def test_ci_files_follow_the_services_schemas(tmp_path: Path, path: str, schema: str, language: Any) -> None:
     file = tmp_path / Path(path).name
-    file.write_text(scaffold("iris", Kind.MODEL, "ghcr.io/acme/iris")[path])
+    file.write_text(scaffold("iris", Kind.MODEL, "ghcr.io/acme/iris", language)[path])
     done = _schema_check(schema, file)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -215,3 +220,110 @@ def test_an_unknown_type_is_refused(daneel_cli: Any, tmp_path: Path) -> None:
 )
 def test_the_registry_is_the_image_repositorys_host(image: str, host: str) -> None:
     assert registry(image) == host
+
+
+#: A stand-in for the io.daneel.Component that daneel's package ships, as the scaffold's class uses it.
+JAVA_COMPONENT = """package io.daneel;
+
+public interface Component {
+    double[][] predict(double[][] X, String[] names) throws Exception;
+}
+"""
+
+
+def _needs(program: str) -> str:
+    found = shutil.which(program)
+    if found is None:
+        pytest.skip(f"{program} is not installed (.ci/run installs it)")
+    return found
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.mark.parametrize("kind", LANGUAGE_KINDS["nodejs"], ids=lambda kind: kind.value)
+def test_a_nodejs_project_passes_its_own_test_with_node(daneel_cli: Any, tmp_path: Path, kind: Kind) -> None:
+    node = _needs("node")
+    done = _init(daneel_cli, tmp_path, "scorer", "--language", "nodejs", "--type", kind.value)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == f"next: cd {tmp_path / 'scorer'} && npm test && daneel serve ."
+    project = tmp_path / "scorer"
+    assert language_of(project) == "nodejs"
+    package = json.loads((project / "package.json").read_text())
+    assert (package["main"], package["scripts"]["test"]) == ("Scorer.js", "node --test")
+    own_test = _run([node, "--test"], project)
+    assert own_test.returncode == 0, own_test.stdout + own_test.stderr
+    assert re.search(r"^# fail 0$", own_test.stdout, re.MULTILINE), own_test.stdout
+
+
+def test_the_nodejs_test_fails_when_the_class_answers_wrong(daneel_cli: Any, tmp_path: Path) -> None:
+    node = _needs("node")
+    assert _init(daneel_cli, tmp_path, "scorer", "--language", "nodejs").returncode == 0
+    source = tmp_path / "scorer" / "Scorer.js"
+    source.write_text(source.read_text().replace("* this.scale", "* this.scale + 1"))
+    own_test = _run([node, "--test"], tmp_path / "scorer")
+    assert own_test.returncode != 0
+    assert "predict answers each row with its sum" in own_test.stdout
+
+
+def _java_test(project: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    _needs("javac")
+    interface = tmp_path / "daneel-java" / "io" / "daneel" / "Component.java"
+    interface.parent.mkdir(parents=True, exist_ok=True)
+    interface.write_text(JAVA_COMPONENT)
+    return _run(["sh", "test.sh"], project, {"DANEEL_JAVA": str(tmp_path / "daneel-java")})
+
+
+def test_a_java_project_passes_its_own_test_with_javac_and_java(daneel_cli: Any, tmp_path: Path) -> None:
+    done = _init(daneel_cli, tmp_path, "scorer", "--language", "java")
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "scorer"
+    assert language_of(project) == "java"
+    assert (project / "test.sh").stat().st_mode & 0o111
+    assert "class Scorer implements Component" in (project / "src/main/java/Scorer.java").read_text()
+    own_test = _java_test(project, tmp_path)
+    assert own_test.returncode == 0, own_test.stdout + own_test.stderr
+    assert own_test.stdout.splitlines() == ["ok: ScorerTest"]
+
+
+def test_the_java_test_fails_when_the_class_answers_wrong(daneel_cli: Any, tmp_path: Path) -> None:
+    assert _init(daneel_cli, tmp_path, "scorer", "--language", "java").returncode == 0
+    source = tmp_path / "scorer" / "src/main/java/Scorer.java"
+    source.write_text(source.read_text().replace("answer[i][0] = sum;", "answer[i][0] = sum + 1;"))
+    own_test = _java_test(tmp_path / "scorer", tmp_path)
+    assert own_test.returncode != 0
+    assert "AssertionError: predict answers each row with its sum" in own_test.stderr
+
+
+@pytest.mark.parametrize("language", ["nodejs", "java"])
+def test_other_languages_test_in_their_runtime_image_and_deploy_the_folder(
+    daneel_cli: Any, tmp_path: Path, language: Any
+) -> None:
+    done = _init(daneel_cli, tmp_path, "scorer", "--language", language)
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "scorer"
+    github = yaml.safe_load((project / ".github/workflows/daneel.yml").read_text())
+    assert github["env"]["DANEEL_IMAGE"] == runtime_image(language) != runtime_image("python")
+    assert github["jobs"]["test"]["container"]["image"] == runtime_image(language)
+    test_steps = [step["run"] for step in github["jobs"]["test"]["steps"] if "run" in step]
+    gitlab = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    expected = {"nodejs": "npm test", "java": "sh test.sh"}[language]
+    assert test_steps[-1] == expected == gitlab["test"]["script"][-1]
+    assert not (project / "requirements.txt").exists()
+    checked = daneel_cli("validate", str(project / "deploy.yaml"))
+    assert checked.returncode == 0, checked.stderr
+    graph = yaml.safe_load((project / "deploy.yaml").read_text())["spec"]["predictors"][0]["graph"]
+    assert (graph["name"], graph["type"], graph["modelUri"]) == ("scorer", "MODEL", ".")
+
+
+@pytest.mark.parametrize(("language", "kind"), [("java", "TRANSFORMER"), ("nodejs", "ROUTER"), ("nodejs", "COMBINER")])
+def test_types_a_language_does_not_scaffold_are_refused(
+    daneel_cli: Any, tmp_path: Path, language: str, kind: str
+) -> None:
+    done = _init(daneel_cli, tmp_path, "scorer", "--language", language, "--type", kind)
+    assert done.returncode == 2
+    assert f"Invalid value for --type: a {language} component is one of MODEL" in done.stderr
+    assert not (tmp_path / "scorer").exists()

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from daneel.spec import Deployment, Node, NodeType, node_type
 from daneel.spec.model import (
+    Auth,
     Batching,
     ComponentSpec,
     DeploymentSpec,
@@ -16,6 +17,7 @@ from daneel.spec.model import (
     Parameter,
     Predictor,
     Sticky,
+    Tls,
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "deployments.md"
@@ -130,6 +132,8 @@ MODELS: list[type[BaseModel]] = [
     Logger,
     Batching,
     Sticky,
+    Auth,
+    Tls,
 ]
 
 

@@ -420,3 +420,24 @@ def test_a_detector_kind_must_be_outlier_or_drift(problems: Problems, with_spec:
     assert len(found) == 1
     assert found[0].startswith("spec.predictors[0].graph.detectors[0].kind:")
     assert "'outlier'" in found[0] and "'drift'" in found[0]
+
+
+@pytest.mark.parametrize("implementation", ["NODEJS_SERVER", "JAVA_SERVER"])
+@pytest.mark.parametrize("kind", ["MODEL", "TRANSFORMER"])
+def test_a_language_server_is_an_implementation_of_any_type(
+    problems: Problems, with_graph: Wrap, implementation: str, kind: str
+) -> None:
+    text = with_graph(f"{{name: m, implementation: {implementation}, type: {kind}, modelUri: s3://models/m}}")
+    assert problems(text) == []
+
+
+def test_a_language_server_needs_a_model_uri(problems: Problems, with_graph: Wrap) -> None:
+    assert problems(with_graph("{name: m, implementation: JAVA_SERVER}")) == [
+        "spec.predictors[0].graph: JAVA_SERVER serves the Java component in a folder; expected a modelUri"
+    ]
+
+
+def test_a_misspelt_language_server_is_named(problems: Problems, with_graph: Wrap) -> None:
+    [problem] = problems(with_graph("{name: m, implementation: NODEJS_SERVR, modelUri: /m}"))
+    assert "did you mean NODEJS_SERVER? " in problem
+    assert "HUGGINGFACE_SERVER, NODEJS_SERVER, JAVA_SERVER, or pkg.module:Class" in problem

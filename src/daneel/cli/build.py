@@ -6,6 +6,11 @@ sorted order, modes reduced to 0644 and 0755, modification times set to SOURCE_D
 of 1980 when it is unset), and no dates in the Dockerfile. Requirements are installed in a layer of
 their own before the code is copied, so a change of code alone rebuilds only the last layers.
 
+A Node.js or Java component (or a folder of folders holding one) is built on daneel's runtime image
+for its language instead: the Node.js one installs package.json's dependencies (`npm ci` with a lock
+file, `npm install` without) in a layer before the code; the Java one compiles the sources into a
+jar, against the io.daneel.Component that daneel's package ships.
+
 The image is built with the first container engine that works (docker, podman, buildah); a docker
 command whose daemon does not answer is not a working engine. With `--print` the context is written
 and the command that builds it is printed instead; without it, no working engine is an error that
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shlex
 import shutil
 import subprocess
@@ -27,7 +33,8 @@ import click
 
 from daneel.errors import DaneelError
 from daneel.runtime import folder, loader
-from daneel.version import RUNTIME_IMAGE, __version__
+from daneel.spec.languages import Language, language_of, node_entry, s2i_model_name
+from daneel.version import __version__, runtime_image
 
 CONTEXT = ".daneel-build"
 ENGINES = ("docker", "podman", "buildah")
@@ -35,7 +42,13 @@ ENGINES = ("docker", "podman", "buildah")
 SKIPPED = frozenset(
     {".git", ".hg", ".svn", ".gitignore", ".github", ".gitlab-ci.yml", CONTEXT, ".venv", "venv", ".tox"}
     | {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".ipynb_checkpoints", ".DS_Store"}
+    | {"node_modules"}  # installed in the image from package.json
 )
+_NPM_LOCKS = ("package-lock.json", "npm-shrinkwrap.json")
+#: Where daneel's Java sources (io/daneel/Component.java) lie in the image, asked of its Python.
+_DANEEL_JAVA = """$(python -c 'import daneel, pathlib; print(pathlib.Path(daneel.__file__).parent / "java")')"""
+#: Java sources compiled into the image: not tests, nor what Maven wrote.
+_JAVA_SOURCES = "$(find . -name '*.java' -not -path './src/test/*' -not -path './target/*' | sort)"
 _EPOCH_1980 = 315532800
 _PROBE_TIMEOUT_S = 30
 
@@ -49,6 +62,9 @@ class Project:
     name: str | None
     requirements: Path | None
     labels: dict[str, str]
+    language: Language = "python"
+    #: Folders (relative, "." for the root) of the Node.js and Java components built in the image.
+    components: tuple[tuple[str, Language], ...] = ()
 
 
 @click.command()
@@ -63,9 +79,10 @@ def build(directory: Path, image: str, print_only: bool, engine: str | None) -> 
 
     The image (-t IMAGE) is daneel's runtime image with the folder's requirements and the folder.
 
-    DIR is what `daneel serve DIR` serves: a Python class (with daneel.yaml or Seldon's
-    .s2i/environment), a model file, or a folder of model folders. Its requirements file
-    (daneel.yaml `requirements`, else requirements.txt) is installed into the image.
+    DIR is what `daneel serve DIR` serves: a Python, Node.js or Java component (with daneel.yaml
+    or Seldon's .s2i/environment), a model file, or a folder of model folders. Its requirements file
+    (daneel.yaml `requirements`, else requirements.txt) is installed into the image; a Node.js
+    component's package.json dependencies too, and a Java component's sources are compiled.
     """
     try:
         project = read_project(directory)
@@ -86,13 +103,19 @@ def build(directory: Path, image: str, print_only: bool, engine: str | None) -> 
 def read_project(directory: Path) -> Project:
     """The project in `directory`, read as `daneel serve` reads it; a LoadError when it holds no model."""
     root = directory.resolve()
+    language = language_of(root)
+    if language != "python":
+        return _component_project(root, language)
+    components = _other_languages(root)
+    if components:
+        return _mixed_project(root, components)
     specs = loader.resolve_all(str(root))
     single = len(specs) == 1 and loader.is_model_folder(root)
     config = folder.read_config(root)
     requirements = root / (config.requirements or "requirements.txt")
     if config.requirements and not requirements.is_file():
         raise DaneelError(f"{root / folder.CONFIG_FILE}: requirements: no file {requirements}")
-    labels = {"org.opencontainers.image.base.name": RUNTIME_IMAGE, "dev.daneel.version": __version__}
+    labels = _base_labels("python")
     if single:
         spec = specs[0]
         labels |= {"org.opencontainers.image.title": spec.name, "dev.daneel.implementation": spec.implementation}
@@ -101,24 +124,73 @@ def read_project(directory: Path) -> Project:
     return Project(root, name, requirements if requirements.is_file() else None, labels)
 
 
+def _component_project(root: Path, language: Language) -> Project:
+    """A Node.js or Java component: named by daneel.yaml or its folder, typed by daneel.yaml or .s2i/environment."""
+    config = folder.read_config(root)
+    name = config.name or root.name
+    implementation = config.implementation or s2i_model_name(root)
+    entry = node_entry(root) if language == "nodejs" else None
+    implementation = implementation or (entry.name if entry is not None else None)
+    labels = _base_labels(language) | {"org.opencontainers.image.title": name}
+    labels |= {"dev.daneel.implementation": implementation} if implementation else {}
+    labels |= {"dev.daneel.type": config.type.value} if config.type is not None else {}
+    return Project(root, name, None, labels, language, ((".", language),))
+
+
+def _other_languages(root: Path) -> tuple[tuple[str, Language], ...]:
+    """The Node.js and Java components among the subfolders of a folder of folders."""
+    if loader.is_model_folder(root):
+        return ()
+    found = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in SKIPPED):
+        language = language_of(sub)
+        if language != "python" and not sub.name.startswith((".", "_")):
+            found.append((sub.name, language))
+    return tuple(found)
+
+
+def _mixed_project(root: Path, components: tuple[tuple[str, Language], ...]) -> Project:
+    """A folder of folders holding Node.js or Java components, and perhaps Python ones: one language besides Python."""
+    languages = sorted({language for _, language in components})
+    if len(languages) > 1:
+        held = ", ".join(f"{name} ({language})" for name, language in components)
+        expected = "expected components in one language besides Python (an image has one runtime)"
+        raise DaneelError(f"{root}: {expected}; got {held}")
+    others = {name for name, _ in components}
+    for sub in loader.model_subfolders(root):
+        if sub.name not in others:
+            loader.resolve_all(str(sub))  # a Python folder that cannot serve fails here, as it would in the image
+    requirements = root / "requirements.txt"
+    reqs = requirements if requirements.is_file() else None
+    return Project(root, None, reqs, _base_labels(languages[0]), languages[0], components)
+
+
+def _base_labels(language: Language) -> dict[str, str]:
+    labels = {"org.opencontainers.image.base.name": runtime_image(language), "dev.daneel.version": __version__}
+    return labels | ({"dev.daneel.language": language} if language != "python" else {})
+
+
 def dockerfile(project: Project) -> str:
     """The Dockerfile: requirements in a cached layer of their own, then the code; no dates, so it is reproducible."""
     labels = " \\\n      ".join(f"{key}={json.dumps(value)}" for key, value in sorted(project.labels.items()))
     command = ["serve", "/app", *(["--name", project.name] if project.name else [])]
     lines = [
         "# Written by `daneel build`; the same folder always gives the same file.",
-        f"FROM {RUNTIME_IMAGE}",
+        f"FROM {runtime_image(project.language)}",
         f"LABEL {labels}",
     ]
+    npm = [line for path, language in project.components if language == "nodejs" for line in _npm(project.root, path)]
+    javac = [line for path, language in project.components if language == "java" for line in _javac(project, path)]
+    if project.requirements is not None or npm or javac:
+        lines.append("USER root")
     if project.requirements is not None:
         lines += [
-            "USER root",
             "COPY requirements.txt /tmp/daneel-build/requirements.txt",
             "RUN pip install --no-cache-dir --root-user-action=ignore -r /tmp/daneel-build/requirements.txt"
             " && rm -rf /tmp/daneel-build",
         ]
+    lines += [*npm, "COPY app/ /app/", *javac]
     lines += [
-        "COPY app/ /app/",
         "WORKDIR /app",
         "USER 1000:1000",
         "EXPOSE 8080 8081",
@@ -126,6 +198,43 @@ def dockerfile(project: Project) -> str:
         f"CMD {json.dumps(command)}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _npm(root: Path, path: str) -> list[str]:
+    """Install a Node.js component's dependencies, before its code is copied: `npm ci` holds to the lock file."""
+    package = root / path / "package.json"
+    locks = [name for name in _NPM_LOCKS if (root / path / name).is_file()]
+    if not package.is_file() or not (locks or _has_dependencies(package)):
+        return []
+    target = posixpath.normpath(posixpath.join("/app", path))
+    sources = " ".join(posixpath.normpath(posixpath.join("app", path, name)) for name in ["package.json", *locks])
+    install = "npm ci" if locks else "npm install"
+    return [
+        f"COPY {sources} {target}/",
+        f"RUN cd {target} && {install} --omit=dev --no-audit --no-fund && npm cache clean --force",
+    ]
+
+
+def _has_dependencies(package: Path) -> bool:
+    try:
+        data = json.loads(package.read_text())
+    except (OSError, ValueError):
+        return True  # npm says what is wrong with it, in the build's log
+    return isinstance(data, dict) and bool(data.get("dependencies"))
+
+
+def _javac(project: Project, path: str) -> list[str]:
+    """Compile a Java component's sources into a jar beside them; a folder holding only jars needs nothing."""
+    source = project.root / path
+    if not any(p for p in source.rglob("*.java") if not set(p.relative_to(source).parts) & SKIPPED):
+        return []
+    target = posixpath.normpath(posixpath.join("/app", path))
+    jar = f"{project.name or source.name}.jar"
+    classes = "/tmp/daneel-classes"
+    return [
+        f"RUN cd {target} && javac -d {classes} -implicit:none -cp '*' -sourcepath \"{_DANEEL_JAVA}\" {_JAVA_SOURCES}"
+        f" && jar --create --file {jar} -C {classes} . && rm -rf {classes}"
+    ]
 
 
 def write_context(project: Project, epoch: int) -> Path:

@@ -16,7 +16,11 @@ from daneel.version import RUNTIME_IMAGE
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-n", "--namespace", help="Namespace of every object (default: the file's, else kubectl's).")
-@click.option("--image", default=RUNTIME_IMAGE, show_default=True, help="Image the daneel pods run.")
+@click.option(
+    "--image",
+    help=f"Image the daneel pods run (default: {RUNTIME_IMAGE}, or its -nodejs or -java image for a predictor"
+    " whose graph holds a Node.js or Java node).",
+)
 @click.option("--istio/--no-istio", default=False, help="Split traffic with an Istio VirtualService (default: router).")
 @click.option("--pod-monitor", is_flag=True, help="Add a Prometheus Operator PodMonitor.")
 @click.option("--router-replicas", type=click.IntRange(min=1), default=1, show_default=True, help="Router pods.")
@@ -24,7 +28,7 @@ from daneel.version import RUNTIME_IMAGE
 def manifest(
     file: Path,
     namespace: str | None,
-    image: str,
+    image: str | None,
     istio: bool,
     pod_monitor: bool,
     router_replicas: int,

@@ -9,7 +9,11 @@ from daneel.version import RUNTIME_IMAGE
 
 @click.command()
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Watch this namespace (repeat; default: all).")
-@click.option("--image", default=RUNTIME_IMAGE, show_default=True, help="Image the daneel pods run.")
+@click.option(
+    "--image",
+    help=f"Image the daneel pods run (default: {RUNTIME_IMAGE}, or its -nodejs or -java image for a predictor"
+    " whose graph has a NODEJS_SERVER or JAVA_SERVER node).",
+)
 @click.option("--istio/--no-istio", default=False, help="Split traffic with Istio instead of daneel's router.")
 @click.option("--pod-monitor", is_flag=True, help="Give every deployment a Prometheus Operator PodMonitor.")
 @click.option("--peering", default="daneel", show_default=True, help="kopf peering object shared by the replicas.")
@@ -19,7 +23,7 @@ from daneel.version import RUNTIME_IMAGE
 @click.option("--liveness", default="http://0.0.0.0:8080/healthz", show_default=True, help="Liveness endpoint.")
 def operator(
     namespaces: tuple[str, ...],
-    image: str,
+    image: str | None,
     istio: bool,
     pod_monitor: bool,
     peering: str,

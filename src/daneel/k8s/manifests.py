@@ -23,7 +23,7 @@ from daneel.errors import InvalidInput
 from daneel.k8s import istio, pods, quantities, scaling, served, yamltext
 from daneel.k8s.names import COMPONENT_LABEL, DEPLOYMENT_LABEL, label_value, labels, object_name, selector
 from daneel.spec.model import ComponentSpec, Deployment
-from daneel.version import RUNTIME_IMAGE
+from daneel.version import RUNTIME_IMAGE, runtime_image
 
 Object = dict[str, Any]
 
@@ -50,10 +50,14 @@ KINDS = (
 
 @dataclass(frozen=True)
 class Options:
-    """How to render: `workdir` is the folder `daneel build` copies into the image (local modelUris)."""
+    """How to render: `workdir` is the folder `daneel build` copies into the image (local modelUris).
+
+    `image` is what every daneel pod runs; without it, daneel's runtime image, with Node.js or a JDK where a
+    predictor's graph holds a node in that language.
+    """
 
     namespace: str | None = None
-    image: str = RUNTIME_IMAGE
+    image: str | None = None
     istio: bool = False
     pod_monitor: bool = False
     router_replicas: int = 1
@@ -116,10 +120,11 @@ class _Renderer:
         given = [c["resources"] for c in in_process if isinstance(c.get("resources"), dict)]
         resources = quantities.summed(given, field) if given else copy.deepcopy(pods.DEFAULT_RESOURCES)
         security = self._security(ROUTER if self.options.istio else PREDICTOR)
-        server = pods.server_container(self.options.image, resources, in_process, security)
+        image = self._image(file)
+        server = pods.server_container(image, resources, in_process, security)
         component = predictor.component_specs[0] if predictor.component_specs else None
         account = next((n.service_account_name for n in predictor.graph.walk() if n.service_account_name), None)
-        inits = [pods.fetch_container(self.options.image, fetch) for fetch in file.fetches]
+        inits = [pods.fetch_container(image, fetch) for fetch in file.fetches]
         config = yamltext.dump(file.file)
         template = pods.pod_template(
             self._pod_metadata(PREDICTOR, predictor.name, None, component, config),
@@ -154,10 +159,22 @@ class _Renderer:
             return pods.Security(tls_secret=tls)
         return pods.Security(spec.auth.token_secret, tuple(protect), tls)
 
+    def _image(self, file: served.PredictorFile) -> str:
+        """The image of a predictor's pod: the one given, else daneel's runtime image for its graph's language."""
+        if self.options.image is not None:
+            return self.options.image
+        languages = sorted(set(file.languages.values()))
+        if len(languages) > 1:
+            index = self.deployment.spec.predictors.index(file.predictor)
+            held = ", ".join(f"{node} ({language})" for node, language in sorted(file.languages.items()))
+            expected = "nodes in one language besides Python (the predictor's pod runs one image) or an --image"
+            raise InvalidInput(f"spec.predictors[{index}].graph", f"expected {expected} that holds both; got {held}")
+        return runtime_image(languages[0] if languages else "python")
+
     def _own_pod(self, file: served.PredictorFile, pod: served.OwnPod) -> list[Object]:
         predictor = file.predictor.name
         container = pods.component_container(pod, self.name, predictor)
-        inits = [pods.fetch_container(self.options.image, pod.fetch)] if pod.fetch else []
+        inits = [pods.fetch_container(self.options.image or RUNTIME_IMAGE, pod.fetch)] if pod.fetch else []
         account = pod.node.service_account_name
         template = pods.pod_template(
             self._pod_metadata(NODE, predictor, pod.node.name, pod.component, None),
@@ -265,7 +282,9 @@ class _Renderer:
         object_labels = labels(self.name, ROUTER)
         config = yamltext.dump(served.router_file(self.deployment))
         security = self._security(ROUTER)
-        server = pods.server_container(self.options.image, copy.deepcopy(ROUTER_RESOURCES), [], security)
+        server = pods.server_container(
+            self.options.image or RUNTIME_IMAGE, copy.deepcopy(ROUTER_RESOURCES), [], security
+        )
         template = pods.pod_template(
             self._pod_metadata(ROUTER, None, None, None, config),
             [server],

@@ -8,6 +8,9 @@ predictor, rewritten for the cluster:
 - a local `modelUri` names files inside the image, which `daneel build` copies to
   /app: a relative path is taken from the file's folder, and must lie inside the
   working folder (the project folder that `daneel build` copies);
+- a node whose folder holds a Node.js or Java component, or whose implementation
+  is NODEJS_SERVER or JAVA_SERVER, is noted, so that the predictor's pod runs
+  daneel's runtime image for that language;
 - a node whose container in `componentSpecs` names an image runs in its own pod
   and becomes a remote node, called over REST on its Service (Seldon's
   microservice contract, port 9000);
@@ -29,9 +32,11 @@ from typing import Any
 
 from daneel.errors import InvalidInput
 from daneel.k8s.names import object_name
+from daneel.spec.languages import Language, language_of
 from daneel.spec.model import (
     API_VERSION,
     KIND,
+    LANGUAGE_SERVERS,
     ComponentSpec,
     Deployment,
     Detector,
@@ -87,6 +92,8 @@ class PredictorFile:
     file: File
     fetches: list[Fetch] = field(default_factory=list)
     own_pods: list[OwnPod] = field(default_factory=list)
+    #: The nodes its pod serves in Node.js or Java, and their language ("nodejs", "java").
+    languages: dict[str, Language] = field(default_factory=dict)
 
 
 def predictor_file(deployment: Deployment, index: int, workdir: Path | None) -> PredictorFile:
@@ -163,9 +170,26 @@ def _rewrite(node: Node, dumped: dict[str, Any], loc: str, context: _Context) ->
     uri = node.model_uri
     if uri is None and node.image_only:
         uri = _component_folder(node, context.deployment)
+    language = _language(node, uri, context.deployment.base_dir)
+    if language != "python":
+        context.out.languages[node.name] = language
     if uri is not None:
         dumped["modelUri"] = _model_path(node, uri, f"{loc}.modelUri", context, context.out.fetches)
     return dumped
+
+
+def _language(node: Node, uri: str | None, base: Path | None) -> Language:
+    """The node's language: its implementation's (NODEJS_SERVER), else its local folder's, when there is one to read.
+
+    The operator reads no files (the folders lie in the image): there a remote or local folder in Node.js or
+    Java needs NODEJS_SERVER or JAVA_SERVER.
+    """
+    named = LANGUAGE_SERVERS.get(node.implementation or "")
+    if named is not None:
+        return named
+    if uri is None or base is None or is_remote_uri(uri) or posixpath.isabs(uri.removeprefix("file://")):
+        return "python"
+    return language_of(base / uri.removeprefix("file://"))
 
 
 def _detectors(detectors: list[Detector], dumped: dict[str, Any], owner: str, loc: str, context: _Context) -> None:

@@ -3,6 +3,7 @@
 from daneel.spec.load import as_model_deployment, load, parse
 from daneel.spec.model import (
     BUILTIN_TYPES,
+    LANGUAGE_SERVERS,
     PREPACKAGED_SERVERS,
     Deployment,
     Detector,
@@ -21,6 +22,7 @@ __all__ = [
     "Deployment",
     "Detector",
     "InvalidDeployment",
+    "LANGUAGE_SERVERS",
     "Node",
     "NodeType",
     "PREPACKAGED_SERVERS",

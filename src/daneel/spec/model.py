@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic.alias_generators import to_camel
 
+from daneel.spec.languages import Language
 from daneel.spec.parameters import convert
 
 API_VERSION = "daneel.dev/v1alpha1"
@@ -63,6 +64,9 @@ BUILTIN_TYPES: dict[str, NodeType] = {
 }
 UNKNOWN_IMPLEMENTATION = "UNKNOWN_IMPLEMENTATION"
 PREPACKAGED_SERVERS = tuple(name for name in BUILTIN_TYPES if name.endswith("_SERVER"))
+#: Implementations that say a node's modelUri holds a Node.js or Java component (docs/languages.md): what a
+#: remote modelUri cannot tell before it is fetched. They fix no type; a local folder tells its language itself.
+LANGUAGE_SERVERS: dict[str, Language] = {"NODEJS_SERVER": "nodejs", "JAVA_SERVER": "java"}
 
 
 class Method(enum.Enum):
@@ -184,7 +188,9 @@ class Node(Schema):
     name: str = Field(description="Unique in its predictor; the node's model name on the V2 paths.")
     type: NodeType | None = Field(None, description="MODEL, TRANSFORMER, OUTPUT_TRANSFORMER, ROUTER or COMBINER.")
     implementation: str | None = Field(
-        None, description="A prepackaged server (SKLEARN_SERVER), a built-in (RANDOM_ABTEST) or pkg.module:Class."
+        None,
+        description="A prepackaged server (SKLEARN_SERVER), a built-in (RANDOM_ABTEST), pkg.module:Class, or"
+        " NODEJS_SERVER or JAVA_SERVER: modelUri holds a Node.js or Java component.",
     )
     model_uri: str | None = Field(None, description="Where the model files are: a folder, file://, http(s)://, s3://.")
     parameters: list[Parameter] = Field(default_factory=list, description="Typed parameters for the component.")

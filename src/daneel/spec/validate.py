@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from daneel.spec.model import (
     BUILTIN_TYPES,
+    LANGUAGE_SERVERS,
     PREPACKAGED_SERVERS,
     Deployment,
     DeploymentSpec,
@@ -31,6 +32,7 @@ from daneel.spec.problems import Loc, Problem, path
 _PREDICTORS: Loc = ("spec", "predictors")
 _FAN_OUT = (NodeType.ROUTER, NodeType.COMBINER)
 _BANDITS = ("EPSILON_GREEDY", "THOMPSON_SAMPLING")
+_LANGUAGE_NAMES = {"nodejs": "Node.js", "java": "Java"}
 _SELDON_NAME = re.compile(r"[A-Z][A-Z0-9_]*")  # an implementation spelt as Seldon's; a class otherwise
 #: Values Seldon accepts for these spec fields.
 _CHOICES = {
@@ -199,7 +201,12 @@ def _type(node: Node, loc: Loc) -> list[Problem]:
     if node.implementation in PREPACKAGED_SERVERS and not (node.model_uri or node.remote):
         problems.append(Problem(loc, f"{node.implementation} serves saved model files; expected a modelUri"))
     implementation = node.implementation or ""
-    if fixed is None and _SELDON_NAME.fullmatch(implementation):
+    if implementation in LANGUAGE_SERVERS and not node.model_uri:
+        language = _LANGUAGE_NAMES[LANGUAGE_SERVERS[implementation]]
+        problems.append(
+            Problem(loc, f"{implementation} serves the {language} component in a folder; expected a modelUri")
+        )
+    if fixed is None and implementation not in LANGUAGE_SERVERS and _SELDON_NAME.fullmatch(implementation):
         problems.append(Problem((*loc, "implementation"), _unknown_implementation(implementation)))
     if fixed is None and given is NodeType.UNKNOWN_TYPE and not node.methods:
         problems.append(Problem((*loc, "methods"), "a node of type UNKNOWN_TYPE must list its methods"))
@@ -207,9 +214,10 @@ def _type(node: Node, loc: Loc) -> list[Problem]:
 
 
 def _unknown_implementation(name: str) -> str:
-    close = difflib.get_close_matches(name, BUILTIN_TYPES, n=1)
+    known = [*BUILTIN_TYPES, *LANGUAGE_SERVERS]
+    close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]}? " if close else ""
-    return f"unknown implementation {name!r}; {hint}expected one of {', '.join(BUILTIN_TYPES)}, or pkg.module:Class"
+    return f"unknown implementation {name!r}; {hint}expected one of {', '.join(known)}, or pkg.module:Class"
 
 
 def _children(node: Node, loc: Loc) -> list[Problem]:
