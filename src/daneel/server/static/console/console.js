@@ -9,6 +9,7 @@ const RATE_WINDOW_S = 10;  // the figures in tables: requests per second over th
 const LATENCY_WINDOW_S = 30;
 const COLOURS = ["#2f6fde", "#d1242f", "#1a7f37", "#bf8700", "#8250df", "#0a7ea4", "#57606a", "#e16f24"];
 const TOKEN_KEY = "daneel-console-token";
+const RECENT_SHOWN = 20;
 
 const state = { models: [], history: [], metrics: true, tokenAsked: false, trySelected: "" };
 
@@ -203,14 +204,26 @@ function seriesOf(list, match, measure) {
 
 // Charts, drawn by hand in SVG
 
+// The charts' span: the history kept, from one minute (while the page is young) to HISTORY_S.
+function span() {
+  const history = state.history;
+  if (history.length < 2) return 60;
+  return Math.min(HISTORY_S, Math.max(60, history[history.length - 1].time - history[0].time));
+}
+
+function spanLabel(seconds) {
+  return seconds >= 90 ? "−" + Math.round(seconds / 60) + " min" : "−" + Math.round(seconds) + " s";
+}
+
 function sparkline(points) {
   const svg = svgEl("svg", { class: "spark", viewBox: "0 0 120 24", preserveAspectRatio: "none" });
   const values = points.map((p) => p[1]).filter((v) => v !== null);
   if (values.length < 2) return svg;
   const top = Math.max(...values, 1e-9);
-  const start = state.history[state.history.length - 1].time - HISTORY_S;
+  const seconds = span();
+  const start = state.history[state.history.length - 1].time - seconds;
   const path = points.filter((p) => p[1] !== null)
-    .map((p) => ((p[0] - start) / HISTORY_S * 120).toFixed(1) + "," + (22 - p[1] / top * 20).toFixed(1)).join(" ");
+    .map((p) => ((p[0] - start) / seconds * 120).toFixed(1) + "," + (22 - p[1] / top * 20).toFixed(1)).join(" ");
   svg.append(svgEl("polyline", { points: path, fill: "none", stroke: COLOURS[0], "stroke-width": "1.5" }));
   return svg;
 }
@@ -221,7 +234,8 @@ function lineChart(title, lines, format) {
   const values = lines.flatMap((line) => line.points.map((p) => p[1]).filter((v) => v !== null));
   const top = values.length ? Math.max(...values) * 1.1 || 1 : 1;
   const end = state.history.length ? state.history[state.history.length - 1].time : 0;
-  const x = (t) => left + (t - (end - HISTORY_S)) / HISTORY_S * (width - left - 4);
+  const seconds = span();
+  const x = (t) => left + (t - (end - seconds)) / seconds * (width - left - 4);
   const y = (v) => height - bottom - v / top * (height - bottom - 8);
   svg.append(svgEl("line", { x1: left, y1: height - bottom, x2: width, y2: height - bottom, stroke: "#d8dde5" }));
   for (const [value, label] of [[top, format(top)], [top / 2, format(top / 2)], [0, format(0)]]) {
@@ -229,13 +243,13 @@ function lineChart(title, lines, format) {
     text.textContent = label;
     svg.append(text);
   }
-  for (const [offset, label] of [[HISTORY_S, "−5 min"], [0, "now"]]) {
+  for (const [offset, label] of [[seconds, spanLabel(seconds)], [0, "now"]]) {
     const text = svgEl("text", { x: x(end - offset), y: height - 4, "text-anchor": offset ? "start" : "end" });
     text.textContent = label;
     svg.append(text);
   }
   lines.forEach((line, i) => {
-    const drawn = line.points.filter((p) => p[1] !== null && p[0] >= end - HISTORY_S);
+    const drawn = line.points.filter((p) => p[1] !== null && p[0] >= end - seconds);
     if (!drawn.length) return;
     const points = drawn.map((p) => x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join(" ");
     svg.append(svgEl("polyline", {
@@ -293,7 +307,8 @@ function renderDeployment(model) {
   if (spec.error) return el("div", { class: "deployment" }, el("h3", {}, model.name), el("p", { class: "reason" }, spec.error));
   const served = figuresOf("requests", requestsTo(model.name));
   const sticky = spec.sticky ? "sticky on " + (spec.sticky.header ? "header " + spec.sticky.header : "") +
-    (spec.sticky.header && spec.sticky.field ? ", then " : "") + (spec.sticky.field ? "field " + spec.sticky.field : "") : "random split";
+    (spec.sticky.header && spec.sticky.field ? ", then " : "") + (spec.sticky.field ? "field " + spec.sticky.field : "")
+    : spec.predictors.filter((p) => !p.shadow).length > 1 ? "random split" : "";
   return el("div", { class: "deployment", "data-deployment": model.name },
     el("h3", {}, model.name, " ", el("span", { class: "muted" }, sticky)),
     el("div", { class: "predictors" }, spec.predictors.map((p) => renderPredictor(model.name, p, served))));
@@ -312,7 +327,7 @@ function renderPredictor(deployment, predictor, served) {
       el("span", {}, "p50 ", el("b", {}, fmtSeconds(figures.p50))),
       el("span", {}, "p99 ", el("b", {}, fmtSeconds(figures.p99))),
       el("span", {}, "errors ", el("b", {}, fmtShare(figures.errorRate))),
-      predictor.shadow ? null : el("span", {}, "observed share ", el("b", {}, fmtShare(share))),
+      predictor.shadow || predictor.traffic === 100 ? null : el("span", {}, "observed share ", el("b", {}, fmtShare(share))),
       el("span", { class: "muted" }, (figures.total || 0) + " in all")),
     sparkline(seriesOf("requests", mine, "rate")),
     predictor.detectors.length ? el("div", {}, predictor.detectors.map((d) => detectorBadge(d))) : null,
@@ -446,7 +461,7 @@ function fillTry() {
   } else {
     body = { inputs: inputs.map((spec) => ({ name: spec.name, ...example(spec) })) };
   }
-  document.getElementById("try-body").value = JSON.stringify(body, null, 1);
+  document.getElementById("try-body").value = pretty(body);
   document.getElementById("try-path").textContent = "POST " + tryPath(name);
   const seldon = document.querySelector("input[name=protocol][value=seldon]");
   seldon.disabled = owners().length !== 1 || (model && model.part_of !== null && model.part_of !== undefined);
@@ -481,9 +496,14 @@ async function sendTry(event) {
   document.getElementById("try-time").textContent = took.toFixed(1) + " ms";
   let parsed = null;
   try { parsed = JSON.parse(text); } catch (error) { parsed = null; }
-  answer.textContent = parsed === null ? text : JSON.stringify(parsed, null, 1);
+  answer.textContent = parsed === null ? text : pretty(parsed);
   const predictor = response.headers.get("x-daneel-predictor") || predictorOf(parsed);
   document.getElementById("try-predictor").textContent = predictor ? "served by predictor " + predictor : "";
+}
+
+// JSON indented by object, with arrays of numbers or text kept on one line.
+function pretty(value) {
+  return JSON.stringify(value, null, 2).replace(/\[[^\[\]{}]*\]/g, (list) => list.replace(/\s*\n\s*/g, " ").replace("[ ", "[").replace(/ \]$/, "]"));
 }
 
 function predictorOf(body) {
@@ -498,10 +518,14 @@ async function refreshRecent() {
     const data = await getJSON(API + "/requests");
     document.getElementById("recent-off").hidden = data.logging;
     document.getElementById("recent").hidden = !data.logging;
-    document.querySelector("#recent tbody").replaceChildren(...data.records.map((r) => el("tr", {},
-      el("td", {}, new Date(r.time * 1000).toLocaleTimeString()), el("td", {}, r.kind), el("td", {}, r.model || "–"),
-      el("td", {}, r.predictor || "–"), el("td", {}, el("code", {}, r.request_id)),
-      el("td", {}, el("pre", {}, typeof r.body === "string" ? r.body : JSON.stringify(r.body))))));
+    document.querySelector("#recent tbody").replaceChildren(...data.records.slice(0, RECENT_SHOWN).map((r) => {
+      const body = typeof r.body === "string" ? r.body : JSON.stringify(r.body);
+      return el("tr", {},
+        el("td", {}, new Date(r.time * 1000).toLocaleTimeString()), el("td", {}, r.kind), el("td", {}, r.model || "–"),
+        el("td", {}, r.predictor || "–"), el("td", {}, el("code", {}, r.request_id)),
+        el("td", { class: "body" }, el("details", {}, el("summary", {}, body),
+          el("pre", {}, typeof r.body === "string" ? r.body : pretty(r.body)))));
+    }));
   } catch (error) {
     if (!(error instanceof Unauthorized)) console.warn("recent requests:", error.message);
   }
