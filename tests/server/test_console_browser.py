@@ -22,7 +22,7 @@ import pytest
 import requests
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -78,14 +78,26 @@ def browser() -> Iterator[WebDriver]:
 
 def wait_for(browser: WebDriver, what: str, check: Callable[[WebDriver], Any]) -> Any:
     try:
-        return WebDriverWait(browser, WAIT_S, poll_frequency=0.25).until(check)
+        return WebDriverWait(browser, WAIT_S, 0.25, (StaleElementReferenceException,)).until(check)
     except TimeoutException:
         pytest.fail(f"the page never showed {what}; browser log: {browser.get_log('browser')}")
 
 
 def text(browser: WebDriver, css: str) -> str:
-    found = browser.find_elements(By.CSS_SELECTOR, css)
-    return str(found[0].text) if found else ""
+    """The text an element shows; the page redraws its tables every few seconds, so an element found
+    may be gone a moment later: then it is found again."""
+    for _ in range(10):
+        found = browser.find_elements(By.CSS_SELECTOR, css)
+        try:
+            return str(found[0].text) if found else ""
+        except StaleElementReferenceException:
+            continue
+    pytest.fail(f"{css} was redrawn on every try")
+
+
+def click(browser: WebDriver, css: str) -> None:
+    """Click an element in one step, found and clicked in the page: it cannot be redrawn in between."""
+    assert browser.execute_script("const e = document.querySelector(arguments[0]); e?.click(); return !!e", css)
 
 
 def moving(value: str) -> bool:
@@ -120,9 +132,9 @@ def screenshot(browser: WebDriver, name: str, traffic: Callable[[], None]) -> No
 
 
 def try_it(browser: WebDriver, model: str, protocol: str = "v2") -> None:
-    browser.find_element(By.CSS_SELECTOR, f"#models tr[data-model='{model}'] button").click()
-    browser.find_element(By.CSS_SELECTOR, f"input[name=protocol][value={protocol}]").click()
-    browser.find_element(By.ID, "try-send").click()
+    click(browser, f"#models tr[data-model='{model}'] button")
+    click(browser, f"input[name=protocol][value={protocol}]")
+    click(browser, "#try-send")
     wait_for(browser, "the try-it answer", lambda b: text(b, "#try-status").startswith("200"))
 
 
