@@ -272,14 +272,20 @@ class Registry:
 
     def render(self) -> bytes:
         """Every series' values: this process's own, or every worker's combined."""
+        families, totals = self.collect()
+        return render(families.values(), totals)
+
+    def collect(self) -> tuple[dict[str, Family], Totals]:
+        """The families and every series' values, as a scrape reads them: this process's own, or every
+        worker's combined. A histogram's values are its buckets (not cumulative), then its sum and count."""
         totals: Totals = {}
         if self.folder is None:
             for name, labels, first, count in self.slots.records:
                 _combine(totals, self.families[name], labels, self.slots.read(first, count))
-            return render(self.families.values(), totals)
+            return self.families, totals
         families = dict(self.families)
         _read_folder(self.folder, families, self.slots, totals)
-        return render(families.values(), totals)
+        return families, totals
 
     def close(self) -> None:
         self.slots.close()

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ from daneel.protocol.payload import Payload
 from daneel.spec.model import Logger, LoggerMode
 
 log = logging.getLogger("daneel.requestlog")
+
+#: Requests, responses and feedback kept in memory for the console, newest last.
+RECENT = 50
 
 #: A request with this header set to true is not logged, by any logger.
 SKIP_HEADER = "X-Daneel-Skip-Logging"
@@ -79,9 +83,18 @@ class PayloadLogger:
     """One `logger:` of a deployment or node, bound to its sink."""
 
     def __init__(
-        self, delivery: Delivery, mode: LoggerMode, sample: float, source: Source, ids: EventIds, rng: random.Random
+        self,
+        delivery: Delivery,
+        mode: LoggerMode,
+        sample: float,
+        source: Source,
+        ids: EventIds,
+        rng: random.Random,
+        recent: deque[Record] | None = None,
     ) -> None:
+        """`recent`: where the requests, responses and feedback logged are kept as well, for the console."""
         self.delivery = delivery
+        self.recent = recent
         self.requests = mode in (LoggerMode.ALL, LoggerMode.REQUEST)
         self.responses = mode in (LoggerMode.ALL, LoggerMode.RESPONSE)
         self.sample = sample
@@ -100,13 +113,13 @@ class PayloadLogger:
         self, value: Any, request_id: str, protocol: str, model: str = "", predictor: str | None = None
     ) -> None:
         if self.requests:
-            self.delivery.append(Record(self, "request", value, request_id, protocol, model, predictor))
+            self._logged(Record(self, "request", value, request_id, protocol, model, predictor))
 
     def response(
         self, value: Any, request_id: str, protocol: str, model: str = "", predictor: str | None = None
     ) -> None:
         if self.responses:
-            self.delivery.append(Record(self, "response", value, request_id, protocol, model, predictor))
+            self._logged(Record(self, "response", value, request_id, protocol, model, predictor))
 
     def node_input(self, payload: Payload) -> None:
         """What a graph node is given, paired with its output by the request's `puid`."""
@@ -121,7 +134,12 @@ class PayloadLogger:
     def feedback(self, value: Any, request_id: str, model: str = "", predictor: str | None = None) -> None:
         """Feedback on an answer is logged where answers are, as Seldon does."""
         if self.responses:
-            self.delivery.append(Record(self, "feedback", value, request_id, "seldon", model, predictor))
+            self._logged(Record(self, "feedback", value, request_id, "seldon", model, predictor))
+
+    def _logged(self, record: Record) -> None:
+        self.delivery.append(record)
+        if self.recent is not None:
+            self.recent.append(record)
 
     def detection(self, value: dict[str, Any]) -> None:
         """A detector's finding (drift): sent whatever the logger's mode and sample, as an alert is."""
@@ -218,6 +236,8 @@ class PayloadLogs:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._target = _target(request_log) if request_log else None
         self._served: dict[str, tuple[PayloadLogger, ...]] = {}
+        #: The last requests, responses and feedback logged to a deployment or model, by any logger.
+        self.recent: deque[Record] = deque(maxlen=RECENT)
         self.default = self._make(self._target, LoggerMode.ALL, 1.0, Source()) if self._target else None
         self._defaults = (self.default,) if self.default else ()
         self.active = self.default is not None  # whether any logger exists: then requests get ids up front
@@ -262,7 +282,7 @@ class PayloadLogs:
 
     def _make(self, target: str, mode: LoggerMode, sample: float, source: Source) -> PayloadLogger:
         self.active = True
-        return PayloadLogger(self._delivery(target), mode, sample, source, self._ids, self._rng)
+        return PayloadLogger(self._delivery(target), mode, sample, source, self._ids, self._rng, self.recent)
 
     def _delivery(self, target: str) -> Delivery:
         delivery = self.deliveries.get(target)

@@ -21,6 +21,7 @@ from daneel.observe.tracing import Scope as SpanScope
 from daneel.protocol import binary
 from daneel.protocol.context import REQUEST_ID_HEADER, RequestContext, request_context
 from daneel.server import http
+from daneel.server.console import Console
 from daneel.server.http import Response, Scope, json_response
 
 log = logging.getLogger("daneel.rest")
@@ -90,6 +91,7 @@ class RestApp:
             "load": {"POST": self._load_model},
             "unload": {"POST": self._unload_model},
         }
+        self.routes.update(Console(dataplane).routes())  # the page at / and its data under /console/api
         # Routing a path is pure, so each distinct path is parsed once rather than on every request.
         self.route = functools.lru_cache(maxsize=_ROUTES_KEPT)(self._resolve)
         metrics = dataplane.telemetry.metrics
