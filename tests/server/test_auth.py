@@ -81,12 +81,17 @@ def test_the_token_opens_the_repository(guarded: Any) -> None:
     assert post(guarded.url + "/v2/repository/models/iris/load", GOOD).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/", "/console", "/console/api/models", "/seldon/ns/dep/console"])
-def test_the_console_is_part_of_the_repository_group(guarded: Any, path: str) -> None:
+@pytest.mark.parametrize("path", ["/console/api/models", "/console/api/figures", "/seldon/ns/dep/console/api/requests"])
+def test_the_consoles_data_is_part_of_the_repository_group(guarded: Any, path: str) -> None:
     response = requests.get(guarded.url + path, timeout=30)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert requests.get(guarded.url + path, headers=GOOD, timeout=30).status_code != 401
+    assert requests.get(guarded.url + path, headers=GOOD, timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/console", "/console/static/console.js"])
+def test_the_consoles_page_loads_without_the_token_to_ask_for_it(guarded: Any, path: str) -> None:
+    assert requests.get(guarded.url + path, timeout=30).status_code == 200
 
 
 @pytest.mark.parametrize(

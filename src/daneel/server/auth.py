@@ -2,9 +2,10 @@
 
 Endpoints fall into groups; a token guards the groups named by `--auth-protect` (the repository
 alone unless told otherwise). Health, liveness and readiness belong to no group and stay open, so
-that probes need no token.
+that probes need no token; so do the console's page and files, which hold no data and must load
+for the browser to ask for a token.
 
-    repository  /v2/repository/..., gRPC ModelRepositoryService, the console (/, /console, /console/...)
+    repository  /v2/repository/..., gRPC ModelRepositoryService, the console's data (/console/api/...)
     metrics     /metrics, on the HTTP port and the metrics port
     feedback    Seldon's feedback paths
     inference   predictions and V2 inference, server and model metadata, /docs and /openapi.json
@@ -32,8 +33,6 @@ GROUPS = ("repository", "metrics", "feedback", "inference")
 DEFAULT_GROUPS = frozenset({"repository"})
 
 _EXACT = {
-    "/": "repository",
-    "/console": "repository",
     "/metrics": "metrics",
     "/api/v1.0/feedback": "feedback",
     "/api/v0.1/feedback": "feedback",
@@ -96,7 +95,7 @@ def rest_group(path: str) -> str | None:
     found = _EXACT.get(path)
     if found is not None:
         return found
-    if path.startswith(("/v2/repository/", "/console/")):
+    if path.startswith(("/v2/repository/", "/console/api/")):
         return "repository"
     if path.startswith("/v2/models/"):
         return None if path.endswith("/ready") else "inference"
