@@ -161,7 +161,10 @@ def _v2() -> dict[str, Schema]:
             "properties": {"name": {"type": "string"}, "parameters": ref("TensorParameters")},
         },
         "RequestInput": request_input(),
-        "InferenceRequest": inference_request(ref("RequestInput")),
+        "InferenceRequest": {
+            **inference_request(ref("RequestInput")),
+            "examples": [{"inputs": [example_input("input-0", "FP64", [1, 4])]}],
+        },
         "ResponseOutput": response_output(),
         "InferenceResponse": inference_response(ref("ResponseOutput")),
         "TensorMetadata": _tensor_metadata(),
@@ -236,7 +239,8 @@ def _seldon() -> dict[str, Schema]:
         },
     }
     kinds = ("data", "strData", "jsonData", "binData")
-    message = {
+    one = {"data": {"ndarray": [[0.0, 0.0, 0.0, 0.0]]}}
+    message: Schema = {
         "type": "object",
         "description": f"holds one of {', '.join(kinds)}, and an optional meta",
         "anyOf": [{"required": [kind]} for kind in kinds],
@@ -247,8 +251,9 @@ def _seldon() -> dict[str, Schema]:
             "binData": {"type": "string", "contentEncoding": "base64"},
             "meta": ref("SeldonMeta"),
         },
+        "examples": [one],
     }
-    feedback = {
+    feedback: Schema = {
         "type": "object",
         "properties": {
             "request": ref("SeldonMessage"),
@@ -256,6 +261,7 @@ def _seldon() -> dict[str, Schema]:
             "truth": ref("SeldonMessage"),
             "reward": {"type": "number"},
         },
+        "examples": [{"request": one, "reward": 1.0}],
     }
     messages = {"type": "array", "minItems": 1, "items": ref("SeldonMessage")}
     return {
@@ -269,6 +275,7 @@ def _seldon() -> dict[str, Schema]:
             "type": "object",
             "required": ["seldonMessages"],
             "properties": {"seldonMessages": messages},
+            "examples": [{"seldonMessages": [one, one]}],
         },
         "SeldonMetadata": {
             "type": "object",
