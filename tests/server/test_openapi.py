@@ -4,6 +4,7 @@ and true of a real `daneel serve`, which schemathesis fuzzes against them."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -192,6 +193,36 @@ def test_docs_is_a_page_that_needs_nothing_from_elsewhere(iris_server: Server) -
     assert '"openapi.json"' in page.text
     assert "http://" not in page.text and "https://" not in page.text and "//cdn" not in page.text
     assert requests.get(f"{iris_server.url}/docs", timeout=10).content == page.content
+
+
+@pytest.mark.skipif(shutil.which("chromedriver") is None, reason="needs Chromium and its driver")
+def test_docs_sends_a_request_from_the_browser(iris_server: Server) -> None:
+    """The page in headless Chromium: its operations listed, a prefilled inference request sent, no console errors."""
+    pytest.importorskip("selenium", reason="the browser tests' driver")  # the console's tests bring it
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    try:
+        driver.get(f"{iris_server.url}/docs")
+        wait = WebDriverWait(driver, 30)
+        infer = '//details[@data-path="/v2/models/{model_name}/infer"]'
+        operation = wait.until(lambda d: d.find_element(By.XPATH, infer))
+        operation.find_element(By.TAG_NAME, "summary").click()
+        assert operation.find_element(By.TAG_NAME, "input").get_attribute("value") == "iris"  # the first model
+        operation.find_element(By.TAG_NAME, "button").click()
+        status = wait.until(lambda d: operation.find_element(By.CSS_SELECTOR, ".status"))
+        assert status.text == "200"
+        assert '"model_name": "iris"' in operation.find_element(By.CSS_SELECTOR, ".answer pre").text
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        driver.quit()
 
 
 def test_a_clients_malformed_metrics_pass_through_a_transform_unharmed(iris_server: Server) -> None:
