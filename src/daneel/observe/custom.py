@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from daneel.observe.metrics import LATENCY_BUCKETS, Family, Registry
@@ -22,15 +22,25 @@ _INVALID = re.compile(r"[^a-zA-Z0-9_:]")
 _OWN_LABELS = ("deployment", "predictor")
 
 
-def record(metrics: ServerMetrics, reported: Iterable[Any], deployment: str, predictor: str) -> None:
+def record(metrics: ServerMetrics, reported: Any, deployment: str, predictor: str) -> None:
+    """Record each well-formed metric of `reported`; any other is logged and skipped, never an error.
+
+    The list may come from a client: a request's `meta.metrics` passes through a transformer that
+    keeps the message's meta, so nothing in it may fail the request.
+    """
+    if not isinstance(reported, list):
+        log.warning("%s: ignoring reported metrics %r: expected a list", deployment, reported)
+        return
     for metric in reported:
         try:
             _record_one(metrics, metric, deployment, predictor)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("%s: ignoring the reported metric %r: %s", deployment, metric, exc)
 
 
-def _record_one(metrics: ServerMetrics, metric: dict[str, Any], deployment: str, predictor: str) -> None:
+def _record_one(metrics: ServerMetrics, metric: Any, deployment: str, predictor: str) -> None:
+    if not isinstance(metric, dict):
+        raise TypeError("expected an object with type, key and value")
     kind = str(metric.get("type", "COUNTER")).upper()
     tags = {_name(str(k)): str(v) for k, v in (metric.get("tags") or {}).items()}
     labelnames = (*_OWN_LABELS, *sorted(tags))

@@ -44,6 +44,11 @@ _BODY_SHOWN = 8192
 _DEPLOYMENT = "DEPLOYMENT"
 
 
+def media_type(path: str) -> str:
+    """The Content-Type of one of the console's files, by its suffix."""
+    return _TYPES.get(Path(path).suffix, b"application/octet-stream").decode()
+
+
 class Console:
     """The console's routes over one data plane: path -> {"GET": handler}, added to the REST app's table."""
 
@@ -69,7 +74,7 @@ class Console:
         body = self._files.get(path)
         if body is None:
             raise NotFound(f"no such path: {path}")
-        response = Response(200, body, _TYPES.get(Path(path).suffix, b"application/octet-stream"))
+        response = Response(200, body, media_type(path).encode())
         response.headers.append((b"cache-control", b"no-cache"))
         return response
 

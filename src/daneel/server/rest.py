@@ -18,9 +18,9 @@ from daneel.dataplane.dataplane import DataPlane
 from daneel.errors import DaneelError, InvalidInput, NotFound
 from daneel.observe.requests import RequestMeter
 from daneel.observe.tracing import Scope as SpanScope
-from daneel.protocol import binary
+from daneel.protocol import binary, jsonwire
 from daneel.protocol.context import REQUEST_ID_HEADER, RequestContext, request_context
-from daneel.server import http
+from daneel.server import http, openapi
 from daneel.server.console import Console
 from daneel.server.http import Response, Scope, json_response
 
@@ -78,6 +78,8 @@ class RestApp:
             "/health/status": {"GET": self._health_status},
             "/api/v1.0/metadata": {"GET": self._seldon_metadata},
             "/metadata": {"GET": self._seldon_metadata},
+            "/openapi.json": {"GET": self._openapi},
+            "/docs": {"GET": self._docs},
         }
         for path, method in _SELDON_POST.items():
             handler = self._seldon_handler(method)
@@ -86,12 +88,14 @@ class RestApp:
             (): {"GET": self._model_metadata},
             ("ready",): {"GET": self._model_ready},
             ("infer",): {"POST": self._infer},
+            ("openapi.json",): {"GET": self._model_openapi},
         }
         self._repository_routes: dict[str, dict[str, Handler]] = {
             "load": {"POST": self._load_model},
             "unload": {"POST": self._unload_model},
         }
         self.routes.update(Console(dataplane).routes())  # the page at / and its data under /console/api
+        self._document: bytes | None = None  # built on the first request for it: the routes are fixed by then
         # Routing a path is pure, so each distinct path is parsed once rather than on every request.
         self.route = functools.lru_cache(maxsize=_ROUTES_KEPT)(self._resolve)
         metrics = dataplane.telemetry.metrics
@@ -102,6 +106,16 @@ class RestApp:
                 seldon: RequestMeter(metrics, dataplane.labels, "seldon" if seldon else "v2", _FEEDBACK)
                 for seldon in (True, False)
             }
+
+    def templates(self) -> list[tuple[str, str]]:
+        """Every path this app answers, as an OpenAPI path template, with each of its methods."""
+        found = [(path, method) for path, methods in self.routes.items() for method in methods]
+        for prefix in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}"):
+            for parts, methods in self._model_routes.items():
+                found += [("/".join((prefix, *parts)), method) for method in methods]
+        for action, methods in self._repository_routes.items():
+            found += [(f"{_REPOSITORY_MODELS}{{model_name}}/{action}", method) for method in methods]
+        return found
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -240,6 +254,24 @@ class RestApp:
     async def _metrics(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         assert self.dataplane.telemetry.metrics is not None
         return Response(200, self.dataplane.telemetry.metrics.registry.render(), PROMETHEUS_TEXT)
+
+    # The OpenAPI documents and the page that shows them
+
+    async def _openapi(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
+        if self._document is None:
+            self._document = jsonwire.dumps(openapi.document(self.templates(), self.is_seldon))
+        return Response(200, self._document)
+
+    async def _model_openapi(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
+        metadata = self.dataplane.model_metadata(str(model), version)
+        return json_response(openapi.model_document(metadata, self.templates(), self.is_seldon))
+
+    def is_seldon(self, path: str) -> bool:
+        """Whether errors on `path` take the Seldon protocol's shape (else V2's)."""
+        return self.route(path).seldon
+
+    async def _docs(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
+        return Response(200, openapi.page(), b"text/html; charset=utf-8")
 
     async def _ping(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         return Response(200, b"pong", b"text/plain; charset=utf-8")
