@@ -1,0 +1,208 @@
+"""HTTP connections that a slow or hostile client cannot hold forever.
+
+uvicorn's httptools protocol, with what it lacks for a server facing the open network:
+
+- a client has `header_timeout` seconds to send a request's line and headers, from its first byte
+  (or from connecting), and `body_timeout` seconds for the body once the headers are in; then it
+  gets 408 and the connection closes;
+- the request line and headers together may take `max_header_bytes`, and there may be `max_headers`
+  headers: beyond, 431;
+- at most `max_connections` connections are served at once: a request on one more is answered 503
+  (`Retry-After: 1`) and its connection closed, while those already open carry on;
+- once the server stops, a request still unanswered `shutdown_timeout` seconds later gets 503.
+
+Each limit holds per process: with `--workers N` the server as a whole accepts N times as many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from daneel.errors import DaneelError, ErrorCode, Overloaded
+from daneel.protocol import jsonwire
+from daneel.server import http
+from daneel.server.rest import _strip_gateway
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    max_connections: int = 2048
+    shutdown_timeout_s: float = 25.0
+
+
+class ShuttingDown(DaneelError):
+    code = ErrorCode.NOT_READY
+    reason = "SHUTTING_DOWN"
+
+
+class _TooLarge(Exception):
+    """Raised from a parser callback; uvicorn turns any parser error into a 400, which daneel makes a 431."""
+
+
+class Connection(HttpToolsProtocol):
+    """One client connection, under :class:`Limits`; :func:`protocol` makes the class uvicorn is given."""
+
+    limits: ClassVar[Limits] = Limits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reading_headers = True
+        self._header_bytes = 0
+        self._header_count = 0
+        self._parsed_bytes = 0
+        self._too_large = ""
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._admitted = True
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._admitted = len(self.connections) <= self.limits.max_connections
+        self._arm(self.limits.header_timeout_s, "headers", "--header-timeout")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading_headers:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if self._reading_headers and self._header_bytes > self.limits.max_header_bytes and not self._too_large:
+            limit = self.limits.max_header_bytes
+            self._refuse(431, f"request line and headers exceed {limit} bytes (--max-header-bytes)")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading_headers = True
+        self._header_bytes = 0
+        self._header_count = 0
+        self._parsed_bytes = 0
+        self._arm(self.limits.header_timeout_s, "headers", "--header-timeout")
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self.limits.max_headers:
+            self._too_large = f"more than {self.limits.max_headers} headers (--max-headers)"
+            raise _TooLarge(self._too_large)
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count(self, size: int) -> None:
+        """Count bytes of the request line and headers as the parser hands them over: a request that arrives
+        in one piece is complete before :meth:`data_received` can look."""
+        self._parsed_bytes += size
+        if self._parsed_bytes > self.limits.max_header_bytes:
+            self._too_large = (
+                f"request line and headers exceed {self.limits.max_header_bytes} bytes (--max-header-bytes)"
+            )
+            raise _TooLarge(self._too_large)
+
+    def on_headers_complete(self) -> None:
+        self._reading_headers = False
+        self._disarm()
+        super().on_headers_complete()
+        if self.cycle is not None and self.cycle.more_body:
+            self._arm(self.limits.body_timeout_s, "body", "--body-timeout")
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._too_large:
+            self._refuse(431, self._too_large)
+        else:
+            super().send_400_response(msg)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        super()._start_asgi_task(cycle, app if self._admitted else self._busy)
+
+    async def _busy(self, scope: Any, receive: Any, send: Any) -> None:
+        limit = self.limits.max_connections
+        error = Overloaded(f"server busy: more than {limit} connections open (--max-connections); retry later")
+        response = http.error_response(error, _seldon(scope["path"]))
+        response.headers.append((b"connection", b"close"))
+        await http.send(send, response)
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if not self.transport.is_closing():
+            self._deadline = self.loop.call_later(self.limits.shutdown_timeout_s, self._abandon)
+
+    def _abandon(self) -> None:
+        """The shutdown deadline passed with this connection's request unanswered: 503, and close."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started and not self.transport.is_closing():
+            timeout = self.limits.shutdown_timeout_s
+            error = ShuttingDown(f"the server is shutting down and did not finish this request within {timeout:g} s")
+            response = http.error_response(error, _seldon(cycle.scope.get("path", "")))
+            self.transport.write(_raw(response))
+            cycle.response_started = True  # what the application sends later goes nowhere
+        self.transport.close()
+
+    def _arm(self, seconds: float, what: str, option: str) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, self._timed_out, seconds, what, option)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self, seconds: float, what: str, option: str) -> None:
+        self._timer = None
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
+            self.transport.close()  # an answer is half written: nothing else can be said on this connection
+            return
+        self._refuse(408, f"the request's {what} did not arrive within {seconds:g} s ({option})")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer `status` with a V2-shaped error, whatever the request was, and close the connection."""
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(_raw(http.Response(status, jsonwire.dumps({"error": message}))))
+            if self.cycle is not None:
+                self.cycle.response_started = True
+            self.transport.close()
+
+
+def protocol(limits: Limits) -> type[Connection]:
+    """The connection class uvicorn is given, holding `limits`."""
+    return type("Connection", (Connection,), {"limits": limits})
+
+
+def _raw(response: http.Response) -> bytes:
+    """A whole HTTP/1.1 response that closes the connection, for answers written outside any application."""
+    reason = _REASONS.get(response.status, b"Error")
+    head = [
+        b"HTTP/1.1 %d %s" % (response.status, reason),
+        b"content-type: " + response.content_type,
+        b"content-length: %d" % len(response.body),
+        b"connection: close",
+        *(name + b": " + value for name, value in response.headers),
+    ]
+    return b"\r\n".join(head) + b"\r\n\r\n" + response.body
+
+
+_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large", 503: b"Service Unavailable"}
+
+
+def _seldon(path: str) -> bool:
+    """Whether errors on `path` take the Seldon protocol's shape (as the REST edge decides)."""
+    return not _strip_gateway(path).startswith("/v2")
