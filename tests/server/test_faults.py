@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,35 @@ def test_sigterm_answers_a_request_still_running_503_at_the_shutdown_timeout(
     thread.join(timeout=60)
     assert answers[0].status_code == 503
     assert "shutting down" in answers[0].json()["error"]
+
+
+def test_a_graph_node_over_its_timeout_seconds_gets_504_and_is_logged(
+    serve: Any, tmp_path: Path, markers: Path
+) -> None:
+    (tmp_path / "faulty.py").write_text(textwrap.dedent(FAULTY))
+    markers_parameter = f"{{name: markers, value: '{markers}', type: STRING}}"
+    (tmp_path / "deploy.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            apiVersion: daneel.dev/v1alpha1
+            kind: ModelDeployment
+            metadata: {{name: timed}}
+            spec:
+              predictors:
+              - name: main
+                graph:
+                  name: slow
+                  implementation: faulty:Faulty
+                  timeoutSeconds: 1
+                  parameters: [{markers_parameter}]
+            """
+        )
+    )
+    server = serve(tmp_path / "deploy.yaml", "--shutdown-timeout", "1", cwd=tmp_path)
+    answer = seldon(server, 2)
+    assert answer.status_code == 504
+    assert answer.json()["status"]["reason"] == "TIMEOUT"
+    assert "slow: predict took longer than 1" in answer.json()["status"]["info"]
+    assert "slow: predict took longer than 1" in server.stderr
+    health_answers(server)
+    assert failures(server) == 0
