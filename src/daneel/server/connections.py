@@ -59,17 +59,19 @@ class Connection(HttpToolsProtocol):
         self._header_count = 0
         self._parsed_bytes = 0
         self._too_large = ""
-        self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0  # when the part awaited must have arrived, on the loop's clock; 0: nothing awaited
+        self._awaited = _HEADERS
         self._deadline: asyncio.TimerHandle | None = None
         self._admitted = True
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._admitted = len(self.connections) <= self.limits.max_connections
-        self._arm(self.limits.header_timeout_s, "headers", "--header-timeout")
+        self._await(_HEADERS)
+        _sweep_from(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._due = 0.0
         if self._deadline is not None:
             self._deadline.cancel()
         super().connection_lost(exc)
@@ -88,7 +90,7 @@ class Connection(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_count = 0
         self._parsed_bytes = 0
-        self._arm(self.limits.header_timeout_s, "headers", "--header-timeout")
+        self._await(_HEADERS)
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url))
@@ -114,13 +116,13 @@ class Connection(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
-        self._disarm()
+        self._due = 0.0
         super().on_headers_complete()
         if self.cycle is not None and self.cycle.more_body:
-            self._arm(self.limits.body_timeout_s, "body", "--body-timeout")
+            self._await(_BODY)
 
     def on_message_complete(self) -> None:
-        self._disarm()
+        self._due = 0.0
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
@@ -155,17 +157,24 @@ class Connection(HttpToolsProtocol):
             cycle.response_started = True  # what the application sends later goes nowhere
         self.transport.close()
 
-    def _arm(self, seconds: float, what: str, option: str) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(seconds, self._timed_out, seconds, what, option)
+    def _await(self, part: tuple[str, str]) -> None:
+        """Expect `part` (headers or body) within its timeout; a timestamp, not a timer: a request arms
+        and disarms two of them, and the sweep (:func:`_sweep_from`) looks at every connection each
+        fraction of a second anyway."""
+        self._awaited = part
+        self._due = self.loop.time() + self._timeout(part)
 
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _timeout(self, part: tuple[str, str]) -> float:
+        return self.limits.header_timeout_s if part is _HEADERS else self.limits.body_timeout_s
 
-    def _timed_out(self, seconds: float, what: str, option: str) -> None:
-        self._timer = None
+    def overdue(self, now: float) -> None:
+        if self._due and now >= self._due:
+            self._timed_out()
+
+    def _timed_out(self) -> None:
+        self._due = 0.0
+        what, option = self._awaited
+        seconds = self._timeout(self._awaited)
         cycle = self.cycle
         if cycle is not None and cycle.response_started and not cycle.response_complete:
             self.transport.close()  # an answer is half written: nothing else can be said on this connection
@@ -174,12 +183,40 @@ class Connection(HttpToolsProtocol):
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer `status` with a V2-shaped error, whatever the request was, and close the connection."""
-        self._disarm()
+        self._due = 0.0
         if not self.transport.is_closing():
             self.transport.write(_raw(http.Response(status, jsonwire.dumps({"error": message}))))
             if self.cycle is not None:
                 self.cycle.response_started = True
             self.transport.close()
+
+
+_HEADERS = ("headers", "--header-timeout")
+_BODY = ("body", "--body-timeout")
+
+
+def _sweep_from(connection: Connection) -> None:
+    """Start the sweep of the server's connections for overdue parts, once per server.
+
+    Every `interval` seconds (a quarter of the shorter timeout, at most 1 s) each connection is asked
+    whether what it awaits is overdue: a timeout holds to within that interval.
+    """
+    state = connection.server_state
+    if getattr(state, "daneel_sweeping", False):
+        return
+    state.daneel_sweeping = True  # type: ignore[attr-defined]
+    loop, connections = connection.loop, connection.connections
+    limits = connection.limits
+    interval = min(1.0, max(0.05, min(limits.header_timeout_s, limits.body_timeout_s) / 4))
+
+    def sweep() -> None:
+        now = loop.time()
+        for each in list(connections):
+            if isinstance(each, Connection):
+                each.overdue(now)
+        loop.call_later(interval, sweep)
+
+    loop.call_later(interval, sweep)
 
 
 def protocol(limits: Limits) -> type[Connection]:
