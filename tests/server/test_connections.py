@@ -134,3 +134,13 @@ def test_connections_beyond_the_limit_get_503_while_open_ones_are_served(serve: 
         for sock in held:
             sock.sendall(b"Connection: close\r\n\r\n")
             assert read_all(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_a_connection_limit_past_the_open_file_limit_is_warned_about(serve: Any, make_model: Any) -> None:
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        pytest.skip("no hard limit on open files here")
+    server = serve(make_model(ECHO, "echo"), "--max-connections", str(hard + 1))
+    assert f"too low for --max-connections {hard + 1}" in server.stderr

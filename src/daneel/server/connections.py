@@ -17,6 +17,9 @@ Each limit holds per process: with `--workers N` the server as a whole accepts N
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import resource
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,6 +29,8 @@ from daneel.errors import DaneelError, ErrorCode, Overloaded
 from daneel.protocol import jsonwire
 from daneel.server import http
 from daneel.server.rest import _strip_gateway
+
+log = logging.getLogger("daneel.server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,8 @@ class Connection(HttpToolsProtocol):
         super().connection_made(transport)
         self._admitted = len(self.connections) <= self.limits.max_connections
         self._await(_HEADERS)
+        if not self._admitted:  # one over the limit gets its 503 as soon as it asks, or soon goes
+            self._due = self.loop.time() + min(_OVER_LIMIT_WAIT_S, self.limits.header_timeout_s)
         _sweep_from(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -191,6 +198,11 @@ class Connection(HttpToolsProtocol):
             self.transport.close()
 
 
+#: How long a connection beyond --max-connections may take to send its headers (and get its 503).
+_OVER_LIMIT_WAIT_S = 1.0
+#: File descriptors kept for what is not a client connection: model files, log files, the gRPC port.
+_SPARE_DESCRIPTORS = 256
+
 _HEADERS = ("headers", "--header-timeout")
 _BODY = ("body", "--body-timeout")
 
@@ -217,6 +229,26 @@ def _sweep_from(connection: Connection) -> None:
         loop.call_later(interval, sweep)
 
     loop.call_later(interval, sweep)
+
+
+def make_room(max_connections: int) -> None:
+    """Raise this process's open-file limit (and its workers') to hold `max_connections` connections;
+    say so when the hard limit is too low, since connections past it would fail to be accepted."""
+    wanted = max_connections + _SPARE_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "the open-file limit (%d) is too low for --max-connections %d: connections past about %d will fail;"
+            " raise it (ulimit -n) or lower --max-connections",
+            soft,
+            max_connections,
+            max(0, soft - _SPARE_DESCRIPTORS),
+        )
 
 
 def protocol(limits: Limits) -> type[Connection]:

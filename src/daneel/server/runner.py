@@ -127,6 +127,7 @@ def serve(specs: list[ComponentSpec], settings: ServerSettings, build: Build, sc
 
     `scan` reads the served target again, for models loaded at runtime that it gained since.
     """
+    connections.make_room(settings.max_connections)
     listeners = Listeners(bind(settings.host, settings.http_port))
     port = listeners.http.getsockname()[1]
     names = ", ".join(spec.name for spec in specs)
