@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from daneel.errors import DaneelError, ErrorCode, Overloaded
+from daneel.errors import NotReady, Overloaded
 from daneel.protocol import jsonwire
 from daneel.server import http
 from daneel.server.rest import _strip_gateway
@@ -35,17 +35,14 @@ log = logging.getLogger("daneel.server")
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """What one process allows its clients (the settings of the same names say what each does)."""
+
     header_timeout_s: float = 10.0
     body_timeout_s: float = 60.0
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100
     max_connections: int = 2048
     shutdown_timeout_s: float = 25.0
-
-
-class ShuttingDown(DaneelError):
-    code = ErrorCode.NOT_READY
-    reason = "SHUTTING_DOWN"
 
 
 class _TooLarge(Exception):
@@ -158,7 +155,7 @@ class Connection(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and not cycle.response_started and not self.transport.is_closing():
             timeout = self.limits.shutdown_timeout_s
-            error = ShuttingDown(f"the server is shutting down and did not finish this request within {timeout:g} s")
+            error = NotReady(f"the server is shutting down and did not finish this request within {timeout:g} s")
             response = http.error_response(error, _seldon(cycle.scope.get("path", "")))
             self.transport.write(_raw(response))
             cycle.response_started = True  # what the application sends later goes nowhere
