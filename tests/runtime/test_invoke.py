@@ -46,6 +46,19 @@ def test_auto_warms_up_on_a_thread_then_runs_cheap_code_inline() -> None:
     assert invoker.inline
 
 
+def test_auto_runs_unbounded_user_code_on_a_thread_however_cheap() -> None:
+    clock = Clock()
+    invoker = Invoker(Work(clock, cost=0.0001), clock=clock, bounded=False)
+    assert on_main_thread(invoker, 50) == [False] * 50
+    assert clock.reads == 0  # nothing to decide: not even timed
+
+
+@pytest.mark.parametrize(("policy", "inline"), [("inline", True), ("thread", False)])
+def test_explicit_policies_hold_for_unbounded_code_too(policy: str, inline: bool) -> None:
+    invoker = Invoker(Work(Clock(), cost=0.0), policy, bounded=False)
+    assert on_main_thread(invoker, 5) == [inline] * 5
+
+
 def test_auto_keeps_slow_code_on_a_thread() -> None:
     clock = Clock()
     invoker = Invoker(Work(clock, cost=0.5), clock=clock)

@@ -57,6 +57,14 @@ BLAS_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "20"}
     metavar="URL|FILE",
     help="Log every request and response: CloudEvents to an http(s) URL, or JSON lines to a file.",
 )
+@click.option("--header-timeout", type=float, help="Seconds to send a request's headers; then 408 (default 10).")
+@click.option("--body-timeout", type=float, help="Seconds to send a request's body; then 408 (default 60).")
+@click.option("--keep-alive-timeout", type=float, help="Seconds an idle connection stays open (default 5).")
+@click.option("--max-connections", type=int, help="Connections per process; one more gets 503 (default 2048).")
+@click.option("--max-header-bytes", type=int, help="Largest request line and headers; then 431 (default 64 KiB).")
+@click.option("--max-headers", type=int, help="Most headers in a request; then 431 (default 100).")
+@click.option("--request-timeout", type=float, help="Seconds a model may take per request; then 504 (default none).")
+@click.option("--shutdown-timeout", type=float, help="Seconds to finish requests after SIGTERM; then 503 (default 25).")
 @click.option(
     "--auth-token-file",
     type=click.Path(dir_okay=False, path_type=Path),

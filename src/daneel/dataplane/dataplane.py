@@ -6,6 +6,7 @@ allowed); they raise :class:`daneel.errors.DaneelError` for every failure.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import secrets
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from daneel.dataplane.repository import Entry, Repository, State
-from daneel.errors import DaneelError, ErrorCode, ModelError, NotFound, NotReady, describe
+from daneel.errors import DaneelError, ErrorCode, ModelError, ModelTimeout, NotFound, NotReady, describe
 from daneel.observe import custom, logs
 from daneel.observe.payloads import PayloadLogs
 from daneel.observe.telemetry import OFF, Telemetry
@@ -62,8 +63,12 @@ class Ids:
 
 
 class DataPlane:
-    def __init__(self, repository: Repository, telemetry: Telemetry = OFF) -> None:
+    def __init__(
+        self, repository: Repository, telemetry: Telemetry = OFF, request_timeout_s: float | None = None
+    ) -> None:
         self.repository = repository
+        #: How long one call into a model may take before the request fails with 504 (`--request-timeout`).
+        self.request_timeout_s = request_timeout_s
         self.ids = Ids()
         self.telemetry = telemetry
         if telemetry.metrics is not None:
@@ -114,7 +119,7 @@ class DataPlane:
     async def _infer_json(self, component: Component, version: str | None, body: Any) -> Any:
         method = component.main_method()
         if method in component.raw_methods:
-            return await _guard(component, component.call_raw(method, body))
+            return await _guard(component, component.call_raw(method, body), self.request_timeout_s)
         return await self._infer(component, method, version, v2.decode_request(body))
 
     async def infer_decoded(self, model: str, version: str | None, request: v2.InferenceRequest) -> Any:
@@ -128,11 +133,11 @@ class DataPlane:
     async def _infer_decoded(self, component: Component, version: str | None, request: v2.InferenceRequest) -> Any:
         method = component.main_method()
         if method in component.raw_methods:
-            return await _guard(component, component.call_raw(method, v2.as_body(request)))
+            return await _guard(component, component.call_raw(method, v2.as_body(request)), self.request_timeout_s)
         return await self._infer(component, method, version, request)
 
     async def _infer(self, component: Component, method: str, version: str | None, request: v2.InferenceRequest) -> Any:
-        result = await _guard(component, getattr(component, method)(v2.to_payload(request)))
+        result = await _guard(component, getattr(component, method)(v2.to_payload(request)), self.request_timeout_s)
         if "metrics" in result.meta:
             self._reported(result, component.name)
         try:
@@ -194,22 +199,22 @@ class DataPlane:
     async def _seldon(self, component: Component, method: str, body: Any) -> Any:
         name = component.main_method() if method == "predictions" else method.replace("-", "_")
         if name in component.raw_methods:
-            return await _guard(component, component.call_raw(name, body))
+            return await _guard(component, component.call_raw(name, body), self.request_timeout_s)
         if method == "aggregate":
             payloads = v1.decode_message_list(body)
-            result = await _guard(component, component.aggregate(payloads))
+            result = await _guard(component, component.aggregate(payloads), self.request_timeout_s)
             return self._seldon_response(component, result, payloads[0].form, payloads[0].meta)
         if method == "send-feedback":
             feedback = v1.decode_feedback(body)
-            result = await _guard(component, component.send_feedback(feedback))
+            result = await _guard(component, component.send_feedback(feedback), self.request_timeout_s)
             self._count_feedback(component, feedback)
             return self._seldon_response(component, result, "ndarray", {})
         payload = v1.decode_message(body)
         if method == "route":
-            index = await _guard(component, component.route(payload))
+            index = await _guard(component, component.route(payload), self.request_timeout_s)
             result = Payload(np.array([[index]]), [], payload.meta)
         else:
-            result = await _guard(component, getattr(component, name)(payload))
+            result = await _guard(component, getattr(component, name)(payload), self.request_timeout_s)
             if "metrics" in result.meta:
                 self._reported(result, component.name)
         return self._seldon_response(component, result, payload.form, payload.meta)
@@ -307,8 +312,11 @@ class DataPlane:
         return v1.encode_message(Payload([] if status is None else status, [], {}), "ndarray")
 
 
-async def _guard(component: Component, call: Awaitable[T]) -> T:
+async def _guard(component: Component, call: Awaitable[T], timeout_s: float | None = None) -> T:
     """Await a component call; anything but a DaneelError becomes a ModelError naming it.
+
+    A call that takes longer than `timeout_s` is a ModelTimeout (504), logged as a warning; the model's
+    code may still run on its thread, but the request is answered.
 
     Log lines written meanwhile (the model's own too) name the model. A model's error (a 500) is
     logged here, with its traceback, once per request: below, a batch retried request by request or
@@ -316,10 +324,14 @@ async def _guard(component: Component, call: Awaitable[T]) -> T:
     """
     where = logs.where.set((component.name, "", ""))
     try:
-        return await call
+        if timeout_s is None:
+            return await call
+        return await _within(timeout_s, component.name, call)
     except DaneelError as exc:
         if exc.code is ErrorCode.MODEL_ERROR:
             _log_failure(exc.message, exc)
+        elif exc.code is ErrorCode.TIMEOUT:
+            log.warning("%s", exc.message)
         raise
     except Exception as exc:
         error = ModelError(f"{component.name}: {describe(exc)}")
@@ -327,6 +339,18 @@ async def _guard(component: Component, call: Awaitable[T]) -> T:
         raise error from exc
     finally:
         logs.where.reset(where)
+
+
+async def _within(seconds: float, name: str, call: Awaitable[T]) -> T:
+    """`call`, or ModelTimeout once it has taken `seconds`; a TimeoutError of the model's own is its error."""
+    scope = asyncio.timeout(seconds)
+    try:
+        async with scope:
+            return await call
+    except TimeoutError:
+        if scope.expired():
+            raise ModelTimeout(f"{name}: no answer within {seconds:g} s (--request-timeout)") from None
+        raise
 
 
 def _log_failure(message: str, exc: BaseException) -> None:

@@ -5,6 +5,13 @@ and on a worker thread once it is slow, so a slow `predict` never stalls the
 loop and a cheap one never pays a thread hop (about 50-100 µs on this kind of
 machine, comparable to a whole small sklearn prediction).
 
+`auto` runs a user's own code (a Python class, an MLflow pyfunc: anything that may
+sleep, wait on the network or loop without end) on a thread, always: a call that
+becomes slow after many cheap ones would otherwise hold the loop, and health
+checks with it, for as long as it runs. The cost of that thread hop is measured
+in docs/performance.md.
+
+For a framework's prediction (`bounded`: its cost follows its input's size)
 `auto` measures: the first calls run on a thread (their cost is unknown), then
 an exponentially weighted mean of the call time decides, and keeps deciding, so
 a model that becomes slow moves back off the loop. Code that has been well under
@@ -32,7 +39,11 @@ _SAMPLE = 8
 
 
 class Invoker:
-    """Calls one user function according to a policy: auto, inline or thread."""
+    """Calls one user function according to a policy: auto, inline or thread.
+
+    `bounded` says the function's cost follows its input (a framework's prediction); auto runs code
+    that is not (a user's own) on a thread whatever it has cost so far.
+    """
 
     def __init__(
         self,
@@ -41,6 +52,7 @@ class Invoker:
         threshold_s: float = 0.001,
         clock: Callable[[], float] = time.perf_counter,
         executor: Executor | None = None,
+        bounded: bool = True,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"executor policy {policy!r}: expected one of {', '.join(POLICIES)}")
@@ -54,8 +66,8 @@ class Invoker:
         self.mean_s = 0.0
         #: Whether the next call runs on the loop: fixed by the policy, or kept up to date as auto measures.
         self.inline = policy == "inline"
-        # Decided here rather than on each call: only auto pays for the clock.
-        self._run = self._timed if policy == "auto" else fn
+        # Decided here rather than on each call: only auto pays for the clock, and only for bounded code.
+        self._run = self._timed if policy == "auto" and bounded else fn
         self._untimed = 0  # calls left to run on the loop before the next timed one
 
     async def __call__(self, *args: Any) -> Any:

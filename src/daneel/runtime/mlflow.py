@@ -60,7 +60,7 @@ class MLflowComponent(SavedModel):
             names = self.output_schema.input_names()
             self.output_name = names[0] if len(names) == 1 else self.output_name
         self._errors = (needs("mlflow.exceptions", "mlflow").MlflowException,)
-        self._call = Invoker(self.model.predict, self._policy, executor=self._executor)
+        self._call = Invoker(self.model.predict, self._policy, executor=self._executor, bounded=False)
 
     def _report(self, unmet: list[str]) -> None:
         if not unmet:

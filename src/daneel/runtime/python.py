@@ -118,7 +118,7 @@ class PythonComponent(Component):
             fn = _adapt(fn, 3, "meta")
         elif method == "send_feedback":
             fn = _adapt(fn, 5, "routing")
-        return Invoker(fn, self._policy, executor=self._executor)
+        return Invoker(fn, self._policy, executor=self._executor, bounded=False)
 
     async def _call(self, method: str, *args: Any) -> Any:
         try:

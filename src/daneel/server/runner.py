@@ -32,7 +32,6 @@ import tempfile
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import wait
 from multiprocessing.context import ForkContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -51,19 +50,21 @@ from daneel.observe.telemetry import ServerMetrics, Telemetry
 from daneel.runtime import prepackaged
 from daneel.runtime.component import Component
 from daneel.runtime.loader import ComponentSpec
-from daneel.server import tls
+from daneel.server import connections, tls
 from daneel.server.access import AccessLog
 from daneel.server.auth import Auth, Guard
+from daneel.server.connections import Limits
 from daneel.server.rest import PROMETHEUS_TEXT, RestApp
 from daneel.server.settings import ServerSettings
+from daneel.server.supervisor import LOAD_FAILED, Slot, Supervisor, Tracked, die_with_parent
 
 if TYPE_CHECKING:
     from grpc import aio
 
 log = logging.getLogger("daneel.server")
 
-#: How long calls in flight may take to finish once a stop signal arrives.
-GRPC_GRACE_S = 5.0
+#: How long the process may take to close, after the shutdown timeout has passed, before it simply exits.
+CLOSE_GRACE_S = 5.0
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -127,6 +128,7 @@ def serve(specs: list[ComponentSpec], settings: ServerSettings, build: Build, sc
 
     `scan` reads the served target again, for models loaded at runtime that it gained since.
     """
+    connections.make_room(settings.max_connections)
     listeners = Listeners(bind(settings.host, settings.http_port))
     port = listeners.http.getsockname()[1]
     names = ", ".join(spec.name for spec in specs)
@@ -155,9 +157,10 @@ def run_worker(
     build: Build,
     listeners: Listeners,
     scan: Scanner | None = None,
+    slot: Slot | None = None,
 ) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        code, loaded = runner.run(_serve(specs, settings, build, listeners, scan))
+        code, loaded = runner.run(_serve(specs, settings, build, listeners, scan, slot))
         if not loaded:
             # A load still running on a thread cannot be interrupted, and closing the
             # loop would wait for it: the server has drained, so leave at once.
@@ -194,7 +197,12 @@ def telemetry(settings: ServerSettings, metrics_dir: Path | None = None, service
 
 
 async def _serve(
-    specs: list[ComponentSpec], settings: ServerSettings, build: Build, listeners: Listeners, scan: Scanner | None
+    specs: list[ComponentSpec],
+    settings: ServerSettings,
+    build: Build,
+    listeners: Listeners,
+    scan: Scanner | None,
+    slot: Slot | None = None,
 ) -> tuple[int, bool]:
     """Serve until a stop signal; (exit code, whether loading finished)."""
     observed = telemetry(settings, listeners.metrics_dir, specs[0].name if len(specs) == 1 else "daneel")
@@ -205,10 +213,11 @@ async def _serve(
             f"loading and unloading models at runtime needs --workers 1; each of the {settings.workers}"
             " workers holds models of its own"
         )
-    dataplane = DataPlane(repository, observed)
+    dataplane = DataPlane(repository, observed, settings.request_timeout)
     if observed.payloads is not None:
         await observed.payloads.start()  # the loggers are built: each sink starts, sending what earlier runs left
-    server = _Server(_config(RestApp(dataplane, settings.max_body_bytes), settings))
+    app: Any = RestApp(dataplane, settings.max_body_bytes)
+    server = _Server(_config(app if slot is None else Tracked(app, slot), settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -220,6 +229,8 @@ async def _serve(
     serving: asyncio.Future[Any] = asyncio.gather(*(each.serve(sockets=[sock]) for each, sock in servers))
     loading = asyncio.create_task(repository.load_all())
     loading.add_done_callback(_collect_again)
+    if slot is not None:
+        loading.add_done_callback(lambda _: slot.mark_loaded())
     stopping: asyncio.Future[Any] = asyncio.create_task(stop.wait())
     await asyncio.wait([serving, loading, stopping], return_when=asyncio.FIRST_COMPLETED)
     code = 0
@@ -227,16 +238,32 @@ async def _serve(
         code = 1
     elif loading.done():
         await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+    _exit_after(settings.shutdown_timeout + CLOSE_GRACE_S, code)
     for each, _ in servers:
         each.should_exit = True
     if grpc_server is not None:
-        await grpc_server.stop(grace=GRPC_GRACE_S)
+        await grpc_server.stop(grace=settings.shutdown_timeout)
     await serving
     stopping.cancel()
     if loading.done():
         await repository.close()
     await observed.close()
     return code, loading.done()
+
+
+def _exit_after(seconds: float, code: int) -> None:
+    """Leave the process once `seconds` have passed, whatever still runs: a model's call on a thread
+    cannot be interrupted, and the interpreter would wait for it at exit."""
+
+    def leave() -> None:
+        log.warning("still stopping %g s after the stop signal; exiting now", seconds)
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(code)
+
+    timer = threading.Timer(seconds, leave)
+    timer.daemon = True
+    timer.start()
 
 
 def _collect_again(_: object) -> None:
@@ -257,10 +284,19 @@ def _config(app: Any, settings: ServerSettings) -> uvicorn.Config:
     guard = Auth.from_settings(settings)
     if guard is not None:
         app = Guard(app, guard)
+    limits = Limits(
+        settings.header_timeout,
+        settings.body_timeout,
+        settings.max_header_bytes,
+        settings.max_headers,
+        settings.max_connections,
+        settings.shutdown_timeout,
+    )
     return uvicorn.Config(
         AccessLog(app) if settings.access_log else app,
         lifespan="off",
-        http="httptools",
+        http=connections.protocol(limits),
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float does; it calls call_later
         access_log=False,
         proxy_headers=False,
         log_level=settings.log_level,
@@ -316,52 +352,18 @@ def _failed(failed: list[Entry], keep_going: bool) -> bool:
 
 
 def _supervise(specs: list[ComponentSpec], settings: ServerSettings, build: Build, listeners: Listeners) -> int:
-    """Run the workers; replace one that a signal killed (a crash in native code, the OOM killer).
-
-    A worker that exits by itself with an error (a model failed to load) stops them all.
-    """
+    """Run the workers under a :class:`~daneel.server.supervisor.Supervisor`, which replaces any that dies."""
     context = _context(specs)
 
-    def start() -> BaseProcess:
-        worker = context.Process(target=_worker_main, args=(specs, settings, build, listeners))
+    def start(slot: Slot) -> BaseProcess:
+        worker = context.Process(target=_worker_main, args=(specs, settings, build, listeners, slot))
         with _stop_signals_blocked():  # until the worker has replaced the handlers a fork gives it
             worker.start()
         return worker
 
-    alive = [start() for _ in range(settings.workers)]
     gc.enable()  # off since `daneel serve` started; the supervisor loads no model
-    stopping = False
-
-    def stop(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-        for worker in alive:
-            if worker.is_alive():
-                worker.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    code = 0
-    while alive:
-        for worker in _finished(alive):
-            alive.remove(worker)
-            if stopping or not worker.exitcode:
-                continue
-            if worker.exitcode < 0:
-                log.warning("worker %d was killed by signal %d; starting another", worker.pid, -worker.exitcode)
-                alive.append(start())
-            else:
-                code = worker.exitcode
-                stop(signal.SIGTERM, None)
-    return code
-
-
-def _finished(workers: list[BaseProcess]) -> list[BaseProcess]:
-    ready = wait([w.sentinel for w in workers])
-    done = [w for w in workers if w.sentinel in ready]
-    for worker in done:
-        worker.join()
-    return done
+    grace = settings.shutdown_timeout + CLOSE_GRACE_S + 5.0
+    return Supervisor(start, functools.partial(Slot, context), settings.workers, grace).run()
 
 
 def _context(specs: list[ComponentSpec]) -> ForkContext | SpawnContext:
@@ -423,10 +425,13 @@ def _stop_signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
-def _worker_main(specs: list[ComponentSpec], settings: ServerSettings, build: Build, listeners: Listeners) -> None:
+def _worker_main(
+    specs: list[ComponentSpec], settings: ServerSettings, build: Build, listeners: Listeners, slot: Slot
+) -> None:
+    die_with_parent()
     # A forked worker starts with the supervisor's handlers, and stop signals blocked until they are reset.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     setup_logging(settings.log_level, settings.log_format, capture=True)
-    sys.exit(run_worker(specs, settings, build, listeners))
+    sys.exit(LOAD_FAILED if run_worker(specs, settings, build, listeners, slot=slot) else 0)

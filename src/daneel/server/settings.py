@@ -102,6 +102,25 @@ class ServerSettings(BaseSettings):
             tls.check(info.data["tls_cert"], info.data["tls_key"], value)
         return value
 
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a request's line and headers; then 408."
+    )
+    body_timeout: float = Field(60.0, gt=0, description="Seconds a client has to send a request's body; then 408.")
+    keep_alive_timeout: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection stays open.")
+    max_connections: int = Field(
+        2048, gt=0, description="Connections each process serves at once; a request on one more gets 503."
+    )
+    max_header_bytes: int = Field(
+        64 * 1024, gt=0, description="Largest request line and headers together, in bytes; larger get 431."
+    )
+    max_headers: int = Field(100, gt=0, description="Most headers in one request; more get 431.")
+    request_timeout: float | None = Field(
+        None, gt=0, description="Seconds a model may take to answer a request; then 504 (default: no limit)."
+    )
+    shutdown_timeout: float = Field(
+        25.0, ge=0, description="Seconds requests in flight get to finish after SIGTERM; then 503 and exit."
+    )
+
     @field_validator("request_log")
     @classmethod
     def _http_or_file(cls, value: str | None) -> str | None:
