@@ -111,3 +111,8 @@ class LoadError(DaneelError):
 def describe(exc: BaseException) -> str:
     """An error for people: a DaneelError's own message, any other as 'Type: message'."""
     return exc.message if isinstance(exc, DaneelError) else f"{type(exc).__name__}: {exc}"
+
+
+def internal_error(request_id: str) -> DaneelError:
+    """What a client is told of an error in daneel itself: nothing of its detail, which goes to the log."""
+    return DaneelError(f"internal error; the server log has the detail under request id {request_id}")

@@ -7,6 +7,7 @@ belongs to.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from daneel.dataplane.dataplane import DataPlane
-from daneel.errors import DaneelError, InvalidInput, NotFound
+from daneel.errors import DaneelError, InvalidInput, NotFound, internal_error
 from daneel.observe.requests import RequestMeter
 from daneel.observe.tracing import Scope as SpanScope
-from daneel.protocol import binary
+from daneel.protocol import binary, v2
 from daneel.protocol.context import REQUEST_ID_HEADER, RequestContext, request_context
 from daneel.server import http
 from daneel.server.http import Response, Scope, json_response
@@ -114,10 +115,9 @@ class RestApp:
                 response = await self._handler(scope, route)(scope, receive, route.model, route.version)
             except DaneelError as exc:
                 response = http.error_response(exc, route.seldon)
-            except Exception as exc:  # the server never dies of a request
-                log.exception("unexpected error on %s %s", scope["method"], route.path)
-                error = DaneelError(f"internal error: {type(exc).__name__}: {exc}")
-                response = http.error_response(error, route.seldon)
+            except Exception:  # the server never dies of a request; the detail is for the log, not the client
+                log.exception("unexpected error on %s %s (request %s)", scope["method"], route.path, context.request_id)
+                response = http.error_response(internal_error(context.request_id), route.seldon)
             if span is not None:
                 span.answered(response.status, context.predictor)
         for name, value in context.response_headers.items():
@@ -192,16 +192,26 @@ class RestApp:
     async def _infer(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         """JSON, or with Triton's binary tensor extension a JSON header followed by tensor bytes."""
         body = await http.read_body(scope, receive, self.max_body_bytes)
-        head, blob = binary.split(body, http.header(scope, b"inference-header-content-length"))
-        request = http.parse_json(head)
-        wanted = binary.binary_outputs(request)
+        length = http.header(scope, b"inference-header-content-length")
+        if len(body) >= http.LARGE_BODY:  # decoded and encoded on a thread: the loop keeps serving meanwhile
+            decoded, wanted = await asyncio.to_thread(_decode_infer, body, length)
+            response = await self.dataplane.infer_decoded(str(model), version, decoded)
+            self.dataplane.check_json(str(model), response, wanted.wants)
+            return await asyncio.to_thread(self._answer, str(model), _infer_response, response, wanted)
+        request, wanted, blob = _parse_infer(body, length)
         if not blob:
             response = await self.dataplane.infer(str(model), version, request)
         else:
             response = await self.dataplane.infer_decoded(str(model), version, binary.decode_request(request, blob))
-        if not (wanted.default or wanted.named):
-            return json_response(response)  # nothing asked for in binary: plain JSON, nothing to split out
-        return http.tensors_response(*binary.encode_response(response, wanted))
+        self.dataplane.check_json(str(model), response, wanted.wants)
+        return self._answer(str(model), _infer_response, response, wanted)
+
+    def _answer(self, model: str | None, encode: Callable[..., Response], *args: Any) -> Response:
+        """`encode(*args)`, a model's answer on the wire; one that JSON cannot hold is the model's error."""
+        try:
+            return encode(*args)
+        except TypeError as exc:  # orjson's JSONEncodeError is one
+            raise self.dataplane.unencodable(model, exc) from exc
 
     # The repository extension
 
@@ -227,8 +237,13 @@ class RestApp:
 
     def _seldon_handler(self, method: str) -> Handler:
         async def handle(scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
-            body = http.seldon_body(scope, await http.read_body(scope, receive, self.max_body_bytes))
-            return json_response(await self.dataplane.seldon(method, body))
+            raw = await http.read_body(scope, receive, self.max_body_bytes)
+            if len(raw) < http.LARGE_BODY:
+                return self._answer(
+                    None, json_response, await self.dataplane.seldon(method, http.seldon_body(scope, raw))
+                )
+            body = await asyncio.to_thread(http.seldon_body, scope, raw)  # the loop keeps serving meanwhile
+            return await asyncio.to_thread(self._answer, None, json_response, await self.dataplane.seldon(method, body))
 
         return handle
 
@@ -244,6 +259,24 @@ class RestApp:
 
     async def _health_status(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         return json_response(await self.dataplane.health_status())
+
+
+def _parse_infer(body: http.Body, length: str | None) -> tuple[Any, binary.BinaryOutputs, memoryview | None]:
+    """An inference request's JSON (header), the outputs it wants in binary, and its binary parts if any."""
+    head, blob = binary.split(body, length)
+    request = http.parse_json(head)
+    return request, binary.binary_outputs(request), blob
+
+
+def _decode_infer(body: http.Body, length: str | None) -> tuple[v2.InferenceRequest, binary.BinaryOutputs]:
+    request, wanted, blob = _parse_infer(body, length)
+    return (binary.decode_request(request, blob) if blob else v2.decode_request(request)), wanted
+
+
+def _infer_response(response: Any, wanted: binary.BinaryOutputs) -> Response:
+    if not (wanted.default or wanted.named):
+        return json_response(response)  # nothing asked for in binary: plain JSON, nothing to split out
+    return http.tensors_response(*binary.encode_response(response, wanted))
 
 
 def _strip_gateway(path: str) -> str:

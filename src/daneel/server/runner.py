@@ -259,6 +259,7 @@ def _config(app: Any, settings: ServerSettings) -> uvicorn.Config:
         proxy_headers=False,
         log_level=settings.log_level,
         log_config=None,
+        server_header=False,  # names no server software to clients
     )
 
 
