@@ -21,6 +21,7 @@ edge knows about HTTP.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ErrorCode(enum.Enum):
@@ -45,6 +46,18 @@ class DaneelError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its attributes rather than its constructor's arguments, which differ by subclass:
+        errors cross to and from helper processes (large bodies are decoded in one)."""
+        return _restore, (type(self), self.message, self.__dict__)
+
+
+def _restore(cls: type[DaneelError], message: str, state: dict[str, Any]) -> DaneelError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidInput(DaneelError):

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from daneel.errors import DaneelError, ErrorCode, InvalidInput, Overloaded, PayloadTooLarge
-from daneel.protocol import jsonwire, v1
+from daneel.protocol import binary, jsonwire, v1, v2
 
 Scope = dict[str, Any]
 
@@ -111,6 +111,22 @@ async def read_body(scope: Scope, receive: Any, limit: int) -> Body:
             raise PayloadTooLarge(limit)
         chunks += chunk
     return chunks
+
+
+def parse_infer(body: Body, length: str | None) -> tuple[Any, binary.BinaryOutputs, memoryview | None]:
+    """An inference request's JSON (header), the outputs it wants in binary, and its binary parts if any.
+
+    `length` is the Inference-Header-Content-Length header, if the request has one.
+    """
+    head, blob = binary.split(body, length)
+    request = parse_json(head)
+    return request, binary.binary_outputs(request), blob
+
+
+def decode_infer(body: Body, length: str | None) -> tuple[v2.InferenceRequest, binary.BinaryOutputs]:
+    """An inference request decoded whole, its binary parts too: what a large body's helper process does."""
+    request, wanted, blob = parse_infer(body, length)
+    return (binary.decode_request(request, blob) if blob else v2.decode_request(request)), wanted
 
 
 def header(scope: Scope, name: bytes) -> str | None:

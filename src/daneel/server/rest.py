@@ -7,7 +7,6 @@ belongs to.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -19,9 +18,10 @@ from daneel.dataplane.dataplane import DataPlane
 from daneel.errors import DaneelError, InvalidInput, NotFound, internal_error
 from daneel.observe.requests import RequestMeter
 from daneel.observe.tracing import Scope as SpanScope
-from daneel.protocol import binary, v2
+from daneel.protocol import binary
 from daneel.protocol.context import REQUEST_ID_HEADER, RequestContext, request_context
 from daneel.server import http
+from daneel.server.bodies import Decoder
 from daneel.server.http import Response, Scope, json_response
 
 log = logging.getLogger("daneel.rest")
@@ -68,6 +68,7 @@ class RestApp:
     def __init__(self, dataplane: DataPlane, max_body_bytes: int = 64 * 1024 * 1024) -> None:
         self.dataplane = dataplane
         self.max_body_bytes = max_body_bytes
+        self.decoder = Decoder()
         self.tracing = dataplane.telemetry.tracing
         self.routes: dict[str, dict[str, Handler]] = {
             "/v2": {"GET": self._server_metadata},
@@ -193,12 +194,12 @@ class RestApp:
         """JSON, or with Triton's binary tensor extension a JSON header followed by tensor bytes."""
         body = await http.read_body(scope, receive, self.max_body_bytes)
         length = http.header(scope, b"inference-header-content-length")
-        if len(body) >= http.LARGE_BODY:  # decoded and encoded on a thread: the loop keeps serving meanwhile
-            decoded, wanted = await asyncio.to_thread(_decode_infer, body, length)
+        if len(body) >= http.LARGE_BODY:  # decoded in a helper process: the loop keeps serving meanwhile
+            decoded, wanted = await self.decoder(http.decode_infer, body, length)
             response = await self.dataplane.infer_decoded(str(model), version, decoded)
             self.dataplane.check_json(str(model), response, wanted.wants)
-            return await asyncio.to_thread(self._answer, str(model), _infer_response, response, wanted)
-        request, wanted, blob = _parse_infer(body, length)
+            return self._answer(str(model), _infer_response, response, wanted)
+        request, wanted, blob = http.parse_infer(body, length)
         if not blob:
             response = await self.dataplane.infer(str(model), version, request)
         else:
@@ -237,13 +238,8 @@ class RestApp:
 
     def _seldon_handler(self, method: str) -> Handler:
         async def handle(scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
-            raw = await http.read_body(scope, receive, self.max_body_bytes)
-            if len(raw) < http.LARGE_BODY:
-                return self._answer(
-                    None, json_response, await self.dataplane.seldon(method, http.seldon_body(scope, raw))
-                )
-            body = await asyncio.to_thread(http.seldon_body, scope, raw)  # the loop keeps serving meanwhile
-            return await asyncio.to_thread(self._answer, None, json_response, await self.dataplane.seldon(method, body))
+            body = http.seldon_body(scope, await http.read_body(scope, receive, self.max_body_bytes))
+            return self._answer(None, json_response, await self.dataplane.seldon(method, body))
 
         return handle
 
@@ -259,18 +255,6 @@ class RestApp:
 
     async def _health_status(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         return json_response(await self.dataplane.health_status())
-
-
-def _parse_infer(body: http.Body, length: str | None) -> tuple[Any, binary.BinaryOutputs, memoryview | None]:
-    """An inference request's JSON (header), the outputs it wants in binary, and its binary parts if any."""
-    head, blob = binary.split(body, length)
-    request = http.parse_json(head)
-    return request, binary.binary_outputs(request), blob
-
-
-def _decode_infer(body: http.Body, length: str | None) -> tuple[v2.InferenceRequest, binary.BinaryOutputs]:
-    request, wanted, blob = _parse_infer(body, length)
-    return (binary.decode_request(request, blob) if blob else v2.decode_request(request)), wanted
 
 
 def _infer_response(response: Any, wanted: binary.BinaryOutputs) -> Response:
