@@ -4,9 +4,10 @@
 
 Starts `daneel serve` on a model that sums each row of an FP32 tensor (a small answer, so that the
 request's decoding is what is measured), sends a JSON body of about `--mb` MB, and reports for each
-request: its seconds; the server's peak resident memory above what it held before, as a multiple
-of the body's size (the peak is reset before each request through /proc/PID/clear_refs, so this
-needs Linux and a server process this user may write to); and the longest wait for
+request: its seconds; the peak resident memory above what it held before, of the server process
+and of its helper processes (the one that decodes large bodies) apart, each also as a multiple of
+the body's size (peaks are reset before each request through /proc/PID/clear_refs, so this needs
+Linux and processes this user may write to); and the longest wait for
 /v2/health/live, polled every 10 ms by another thread meanwhile, which is how long the event loop
 was held.
 """
@@ -89,10 +90,19 @@ class Watch:
                 time.sleep(0.01)
 
 
-def one_request(port: int, pid: int, body: bytes) -> tuple[float, float, float]:
-    """Seconds, peak memory above the start in MiB, and the longest health answer in seconds."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM, the peak resident set, to the current one
-    before = memory_kib(pid, "VmRSS")
+def children(pid: int) -> list[int]:
+    """The server's child processes: the helper that decodes large bodies (and multiprocessing's tracker)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
+def one_request(port: int, pid: int, body: bytes) -> tuple[float, float, float, float]:
+    """Seconds, the server's and its helpers' peak memory above the start in MiB, and the longest health answer."""
+    helpers = children(pid)
+    before = {}
+    for process in (pid, *helpers):
+        Path(f"/proc/{process}/clear_refs").write_text("5")  # resets VmHWM, the peak resident set, to the current one
+        before[process] = memory_kib(process, "VmRSS")
     watch = Watch(f"http://127.0.0.1:{port}/v2/health/live")
     thread = threading.Thread(target=watch.run)
     thread.start()
@@ -103,7 +113,8 @@ def one_request(port: int, pid: int, body: bytes) -> tuple[float, float, float]:
     watch.stop = True
     thread.join()
     response.raise_for_status()
-    return seconds, (memory_kib(pid, "VmHWM") - before) / 1024, watch.longest
+    peaks = {process: (memory_kib(process, "VmHWM") - start) / 1024 for process, start in before.items()}
+    return seconds, peaks.pop(pid), sum(peaks.values()), watch.longest
 
 
 def main() -> None:
@@ -123,11 +134,12 @@ def main() -> None:
         try:
             one_request(port, proc.pid, body)  # warm-up
             print(f"V2 JSON request of {size:.1f} MiB, FP32 [rows, 4], a model that sums rows")
-            print("| request | seconds | peak RSS above start MiB | peak / body | longest /v2/health/live s |")
-            print("|---:|---:|---:|---:|---:|")
+            print("| request | seconds | server peak MiB | / body | helper peak MiB | / body | longest health s |")
+            print("|---:|---:|---:|---:|---:|---:|---:|")
             for i in range(options.repeat):
-                seconds, peak, stall = one_request(port, proc.pid, body)
-                print(f"| {i + 1} | {seconds:.2f} | {peak:.0f} | {peak / size:.1f}x | {stall:.2f} |")
+                seconds, peak, helper, stall = one_request(port, proc.pid, body)
+                shares = f"{peak:.0f} | {peak / size:.1f}x | {helper:.0f} | {helper / size:.1f}x"
+                print(f"| {i + 1} | {seconds:.2f} | {shares} | {stall:.2f} |")
         finally:
             proc.terminate()
             proc.wait(timeout=30)
