@@ -22,6 +22,7 @@ edge knows about HTTP.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ErrorCode(enum.Enum):
@@ -47,6 +48,18 @@ class DaneelError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its attributes rather than its constructor's arguments, which differ by subclass:
+        errors cross to and from helper processes (large bodies are decoded in one)."""
+        return _restore, (type(self), self.message, self.__dict__)
+
+
+def _restore(cls: type[DaneelError], message: str, state: dict[str, Any]) -> DaneelError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidInput(DaneelError):
@@ -118,3 +131,8 @@ class Unauthenticated(DaneelError):
 def describe(exc: BaseException) -> str:
     """An error for people: a DaneelError's own message, any other as 'Type: message'."""
     return exc.message if isinstance(exc, DaneelError) else f"{type(exc).__name__}: {exc}"
+
+
+def internal_error(request_id: str) -> DaneelError:
+    """What a client is told of an error in daneel itself: nothing of its detail, which goes to the log."""
+    return DaneelError(f"internal error; the server log has the detail under request id {request_id}")

@@ -3,7 +3,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from daneel.dataplane.repository import Repository, State
+from daneel.dataplane.repository import Repository, State, without_paths
 from daneel.errors import LoadError, NotFound, NotImplementedByModel, NotReady
 from daneel.runtime.component import Component
 from daneel.runtime.loader import ComponentSpec
@@ -277,3 +277,22 @@ def test_a_frozen_repository_refuses_changes_saying_why() -> None:
     fixed = Repository([Stub("a")])
     with pytest.raises(NotImplementedByModel, match="cannot load or unload models while it runs"):
         run(fixed, lambda: fixed.load("a"))
+
+
+def test_a_server_with_no_model_left_ready_is_not_ready() -> None:
+    repository = Factory().repository()
+    seen: list[list[str]] = []
+
+    async def unload(name: str) -> None:
+        await repository.unload(name)
+        seen.append(repository.not_ready())
+
+    run(repository, lambda: unload("a"), lambda: unload("b"), lambda: repository.load("b"))
+    assert seen == [[], ["no model is ready to serve"]]
+    assert repository.not_ready() == []
+
+
+def test_load_reasons_cut_absolute_paths_to_their_last_part() -> None:
+    reason = "FileNotFoundError: [Errno 2] No such file or directory: '/srv/models/iris/model.joblib'"
+    assert without_paths(reason) == "FileNotFoundError: [Errno 2] No such file or directory: '.../model.joblib'"
+    assert without_paths("cannot read s3://bucket/iris/model.joblib") == "cannot read s3://bucket/iris/model.joblib"

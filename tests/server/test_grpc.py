@@ -361,3 +361,14 @@ def test_the_request_id_comes_back_in_the_trailing_metadata_made_or_as_sent() ->
     assert len(trailing["x-request-id"]) == 32
     _, _, _, trailing = asyncio.run(call_in_process((("x-request-id", "abc"), ("x-busy", "1"))))
     assert trailing["x-request-id"] == "abc"
+
+
+def test_an_internal_error_tells_the_client_only_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("ERROR", logger="daneel.grpc"):
+        try:
+            raise RuntimeError("cannot read /srv/secret/models")
+        except RuntimeError as exc:
+            failure = grpc_edge._failure(exc, "ModelInfer", "rid-1")
+    message = "internal error; the server log has the detail under request id rid-1"
+    assert failure == (grpc.StatusCode.INTERNAL, message, ())
+    assert "rid-1" in caplog.text and "cannot read /srv/secret/models" in caplog.text

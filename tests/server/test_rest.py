@@ -115,3 +115,29 @@ def call(app: RestApp, method: str, path: str, body: bytes = b"") -> tuple[int, 
     start, answer = sent
     assert dict(start["headers"])[b"content-length"] == str(len(answer["body"])).encode()
     return start["status"], orjson.loads(answer["body"])
+
+
+class _BrokenIndex(Repository):
+    def index(self, ready_only: bool = False) -> list[dict[str, Any]]:
+        raise RuntimeError("cannot read /srv/secret/models")
+
+
+def test_an_internal_error_tells_the_client_only_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    app = RestApp(DataPlane(_BrokenIndex([])))
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v2/repository/index", "headers": [], "query_string": b""}
+    with caplog.at_level("ERROR", logger="daneel.rest"):
+        asyncio.run(app(scope, receiver(chunks_of(b"{}", 100)), send))
+    start, answer = sent
+    request_id = dict(start["headers"])[b"x-request-id"].decode()
+    assert start["status"] == 500
+    assert orjson.loads(answer["body"]) == {
+        "error": f"internal error; the server log has the detail under request id {request_id}"
+    }
+    [record] = caplog.records
+    assert request_id in record.getMessage() and record.exc_info is not None
+    assert "cannot read /srv/secret/models" in str(record.exc_info[1])

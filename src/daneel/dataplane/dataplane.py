@@ -7,11 +7,10 @@ allowed); they raise :class:`daneel.errors.DaneelError` for every failure.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import secrets
+import os
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -43,23 +42,18 @@ SELDON_METHODS = (
 
 
 class Ids:
-    """Unique ids for requests that come without one, with no system call per id (uuid4 makes one).
+    """Ids for requests that come without one: random, so that no client can guess another's.
 
-    Each data plane draws a random prefix once and counts after it, so ids are unique across
-    processes and restarts, and still look as clients expect: a UUID for V2, 26 hex digits for
-    Seldon's `puid`.
+    They look as clients expect: a UUID (version 4) for V2, 26 hex digits for Seldon's `puid`.
     """
 
-    def __init__(self) -> None:
-        self._count = itertools.count()
-        self._uuid = str(uuid.uuid4())[:24]  # the first four groups; a 12-digit count is the fifth
-        self._puid = secrets.token_hex(7)
+    @staticmethod
+    def uuid() -> str:
+        return str(uuid.uuid4())
 
-    def uuid(self) -> str:
-        return f"{self._uuid}{next(self._count):012x}"
-
-    def puid(self) -> str:
-        return f"{self._puid}{next(self._count):012x}"
+    @staticmethod
+    def puid() -> str:
+        return os.urandom(13).hex()
 
 
 class DataPlane:
@@ -143,10 +137,25 @@ class DataPlane:
         try:
             outputs = v2.encode_outputs(result, request.outputs)
         except (ValueError, TypeError) as exc:
-            raise _unencodable(component, exc) from exc
+            raise _unencodable(component.name, exc) from exc
         request_id = request.id if request.id is not None else self.ids.uuid()
         parameters = _v2_parameters(result.meta) if result.meta else None
         return v2.encode_response(component.name, version, request_id, outputs, parameters)
+
+    def unencodable(self, model: str | None, exc: Exception) -> ModelError:
+        """The error, logged, for an answer of `model` (None: Seldon's one model) that its transport cannot encode."""
+        return _unencodable(model or self._default_name(), exc)
+
+    @staticmethod
+    def check_json(model: str, response: Any, in_binary: Callable[[str], bool]) -> None:
+        """Refuse (a logged 500) to send an answer of `model` as JSON that would turn its inf or NaN into null.
+
+        For the transports that send outputs as JSON; `in_binary` names the outputs that go as raw bytes.
+        """
+        name = v2.non_finite_output(response, in_binary)
+        if name is not None:
+            problem = f"output {name!r} holds inf or NaN, which JSON cannot carry; ask for it in binary or over gRPC"
+            raise _unencodable(model, ValueError(problem))
 
     def model_metadata(self, model: str, version: str | None) -> dict[str, Any]:
         return self._versioned(model, version).metadata().v2()
@@ -297,7 +306,7 @@ class DataPlane:
         try:
             return v1.encode_message(result, form)
         except (ValueError, TypeError) as exc:
-            raise _unencodable(component, exc) from exc
+            raise _unencodable(component.name, exc) from exc
 
     def seldon_metadata(self) -> dict[str, Any]:
         return self.repository.default().metadata().v1()
@@ -333,7 +342,7 @@ async def _guard(component: Component, call: Awaitable[T], timeout_s: float | No
         elif exc.code is ErrorCode.TIMEOUT:
             log.warning("%s", exc.message)
         raise
-    except Exception as exc:
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a model's sys.exit() ends its request, not the server
         error = ModelError(f"{component.name}: {describe(exc)}")
         _log_failure(error.message, exc)
         raise error from exc
@@ -364,11 +373,11 @@ def _log_failure(message: str, exc: BaseException) -> None:
     log.error("%s", message, exc_info=None if isinstance(root, DaneelError) else root)
 
 
-def _unencodable(component: Component, exc: Exception) -> ModelError:
-    """A result that cannot be put on the wire (a ragged list, an odd type) is the model's error, logged
-    as `_guard` logs the others: the model's call has returned, so nothing else would."""
-    error = ModelError(f"{component.name} returned a result that cannot be encoded: {exc}")
-    where = logs.where.set((component.name, "", ""))
+def _unencodable(model: str, exc: Exception) -> ModelError:
+    """A result that cannot be put on the wire (a ragged list, an odd type, inf in JSON) is the model's error,
+    logged as `_guard` logs the others: the model's call has returned, so nothing else would."""
+    error = ModelError(f"{model} returned a result that cannot be encoded: {exc}")
+    where = logs.where.set((model, "", ""))
     try:
         _log_failure(error.message, error)
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,8 +103,8 @@ class Repository:
             try:
                 entry.load_seconds = await self._timed_load(entry.component)
             except Exception as exc:
-                entry.state, entry.reason = State.FAILED, describe(exc)
-                log.error("model %s failed to load: %s", entry.name, entry.reason)
+                entry.state, entry.reason = State.FAILED, without_paths(describe(exc))
+                log.error("model %s failed to load: %s", entry.name, describe(exc))
                 self._changed(entry)
                 return
             entry.state, entry.reason = State.READY, ""
@@ -136,11 +137,11 @@ class Repository:
             try:
                 component, seconds = await self._build_and_load(spec)
             except Exception as exc:
-                reason = describe(exc)
+                reason = without_paths(describe(exc))
                 if before is not State.READY:
                     entry.state, entry.reason = before, reason
                     self._changed(entry)
-                log.error("model %s failed to load: %s", name, reason)
+                log.error("model %s failed to load: %s", name, describe(exc))
                 raise LoadError(f"model {name!r} failed to load: {reason}") from exc
             old, entry.component, entry.spec, entry.load_seconds = entry.component, component, spec, seconds
             entry.state, entry.reason = State.READY, ""
@@ -288,13 +289,28 @@ class Repository:
     def not_ready(self) -> list[str]:
         """Why the server is not ready, one line per model; empty when it is.
 
-        Models loaded or unloaded at runtime do not count, so that they leave the others in service.
+        Ready means that every model the server started with is ready (or has been unloaded since),
+        and that at least one model is: a server with nothing left to serve is not ready. Models
+        loaded at runtime do not count while they load, so that they leave the others in service.
         """
         reasons = []
         for name, entry in self.entries.items():
             if entry.awaited and entry.state in (State.LOADING, State.FAILED):
                 reasons.append(f"model {name!r}: {entry.reason}")
+        if not reasons and not any(entry.state is State.READY for entry in self.entries.values()):
+            reasons.append("no model is ready to serve")
         return reasons
+
+
+#: An absolute path in an error message: from a slash that follows no word, dot, slash or colon (a URL's).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w./:~-])/(?:[^\s'\"/]+/)+")
+
+
+def without_paths(reason: str) -> str:
+    """Why a model failed to load, as unauthenticated clients may read it: each absolute path cut to its
+    last part (`.../model.joblib`), which names the file without telling how the server's disk is laid out.
+    The log keeps the whole reason."""
+    return _ABSOLUTE_PATH.sub(".../", reason)
 
 
 def _shown(state: State) -> str:

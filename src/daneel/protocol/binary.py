@@ -122,12 +122,12 @@ def raw_parameters(parameters: dict[str, Any] | None) -> dict[str, Any]:
 # The REST extension
 
 
-def split(body: bytes, header_length: str | None) -> tuple[bytes, memoryview | None]:
+def split(body: bytes | bytearray, header_length: str | None) -> tuple[bytes | bytearray, memoryview | None]:
     """The JSON header and the binary parts after it; no binary parts without the length header."""
     if header_length is None:
         return body, None
     field_name = "Inference-Header-Content-Length"
-    if not header_length.isdigit():
+    if not (header_length.isascii() and header_length.isdigit()):  # str.isdigit takes '²' and '٣' too
         raise InvalidInput(field_name, f"expected the JSON header's length in bytes, got {header_length!r}")
     length = int(header_length)
     if length > len(body):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from daneel.errors import InvalidInput
-from daneel.protocol import codecs
+from daneel.protocol import codecs, shapes
 from daneel.protocol.payload import Payload, as_array
 
 _KINDS = "data, strData, jsonData or binData"
@@ -70,27 +70,34 @@ def _ndarray(value: Any, path: str) -> np.ndarray:
     if not isinstance(value, list):
         raise InvalidInput(path, "expected a (nested) list")
     try:
-        return np.asarray(value)
+        array = np.asarray(value)
     except ValueError:
         raise InvalidInput(path, "expected a rectangular nested list; rows differ in length") from None
+    if array.dtype.kind not in _NDARRAY_KINDS:
+        raise InvalidInput(path, "expected a rectangular nested list of numbers, strings or true/false values")
+    return array
+
+
+#: numpy's kinds for what a JSON ndarray may hold: booleans, numbers, strings (kind O: objects, nulls, mixtures).
+_NDARRAY_KINDS = frozenset("biufU")
 
 
 def _tensor(value: Any, path: str) -> np.ndarray:
     if not isinstance(value, dict):
         raise InvalidInput(path, "expected an object with 'shape' and 'values'")
     shape = value.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise InvalidInput(f"{path}.shape", "expected a list of non-negative integers")
+    expected = shapes.element_count(shape, f"{path}.shape")
     values = value.get("values")
     if not isinstance(values, list):
         raise InvalidInput(f"{path}.values", "expected a flat list of numbers")
+    if len(values) != expected:
+        raise InvalidInput(f"{path}.values", f"has {len(values)} values but shape {shape} needs {expected}")
     try:
         array = np.asarray(values, dtype=np.float64)
     except (ValueError, TypeError):
         raise InvalidInput(f"{path}.values", "expected a flat list of numbers") from None
-    expected = int(np.prod(shape)) if shape else 1
-    if array.size != expected:
-        raise InvalidInput(f"{path}.values", f"has {array.size} values but shape {shape} needs {expected}")
+    if array.ndim != 1:
+        raise InvalidInput(f"{path}.values", "expected a flat list of numbers")
     return array.reshape(shape)
 
 
@@ -151,6 +158,8 @@ def _encode_data(data: Any, names: list[str], form: str) -> dict[str, Any]:
         names = names or [str(column) for column in data.columns]
         data = data.to_numpy()
     array = as_array(data)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValueError("it holds inf or NaN, which JSON cannot carry")
     if not names and array.ndim == 2:
         names = [f"t:{i}" for i in range(array.shape[1])]  # Seldon's names for unnamed columns
     if form == "tensor" and array.dtype.kind in "biuf":

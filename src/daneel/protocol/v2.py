@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
 
 from daneel.errors import InvalidInput
-from daneel.protocol import codecs
+from daneel.protocol import codecs, shapes
 from daneel.protocol.datatypes import DATATYPES, from_numpy, to_numpy
 from daneel.protocol.payload import Payload
 
@@ -90,9 +90,7 @@ def tensor_header(obj: Any, path: str) -> Tensor:
     name = obj.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"{path}.name", "expected a non-empty string")
-    shape = obj.get("shape")
-    if not _is_shape(shape):
-        raise InvalidInput(f"{path}.shape", "expected a list of non-negative integers")
+    shape = shapes.checked(obj.get("shape"), f"{path}.shape")
     datatype = obj.get("datatype")
     if not isinstance(datatype, str):
         raise InvalidInput(f"{path}.datatype", "expected a string such as FP32, INT64 or BYTES")
@@ -107,6 +105,9 @@ def tensor_header(obj: Any, path: str) -> Tensor:
 
 
 def _numeric(data: Any, dtype: np.dtype, shape: list[int], path: str) -> np.ndarray:
+    found, expected = shapes.flat_length(data), math.prod(shape)
+    if found is not None and found != expected:
+        raise InvalidInput(path, f"has {found} elements but shape {shape} needs {expected}")
     try:
         parsed = np.asarray(data)
     except ValueError:
@@ -149,11 +150,6 @@ def reshape(array: np.ndarray, shape: list[int], path: str) -> np.ndarray:
     if array.size != expected:
         raise InvalidInput(path, f"has {array.size} elements but shape {shape} needs {expected}")
     return array.reshape(shape)
-
-
-def _is_shape(value: Any) -> TypeGuard[list[int]]:
-    """A list of non-negative integers (JSON's, so exactly int: never bool)."""
-    return isinstance(value, list) and all(type(dim) is int and dim >= 0 for dim in value)
 
 
 def _object(value: Any, path: str) -> dict[str, Any]:
@@ -233,6 +229,21 @@ def _encode_output(name: str, value: Any) -> dict[str, Any]:
     if not array.flags.c_contiguous or not array.dtype.isnative:
         array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
     return {"name": name, "shape": list(array.shape), "datatype": datatype, "data": array.reshape(-1)}
+
+
+def non_finite_output(response: Any, in_binary: Callable[[str], bool]) -> str | None:
+    """The name of the first output that holds inf or NaN and would go as JSON, which cannot carry them.
+
+    Outputs sent in binary (and gRPC's) carry IEEE floats as they are, so `in_binary` ones pass.
+    """
+    outputs = response.get("outputs") if isinstance(response, dict) else None
+    for output in outputs if isinstance(outputs, list) else ():
+        data = output.get("data") if isinstance(output, dict) else None
+        if not isinstance(data, np.ndarray) or data.dtype.kind != "f" or in_binary(str(output.get("name"))):
+            continue
+        if not np.isfinite(data).all():
+            return str(output.get("name"))
+    return None
 
 
 def encode_response(

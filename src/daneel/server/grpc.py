@@ -15,7 +15,7 @@ import grpc
 from grpc import aio
 
 from daneel.dataplane.dataplane import DataPlane
-from daneel.errors import DaneelError, ErrorCode, NotReady, Overloaded
+from daneel.errors import DaneelError, ErrorCode, NotReady, Overloaded, internal_error
 from daneel.observe.requests import RequestMeter
 from daneel.observe.tracing import Tracing
 from daneel.protocol import v2grpc
@@ -79,7 +79,7 @@ async def _answer(
         try:
             result = await call()
         except Exception as exc:
-            code, message, extra = _failure(exc, method)
+            code, message, extra = _failure(exc, method, request.request_id)
             finished(code, message)
             context.set_trailing_metadata((*_metadata(request.response_headers), *extra, _id(request)))
             await context.abort(code, message)
@@ -116,11 +116,14 @@ def _headers(context: aio.ServicerContext) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _failure(exc: Exception, method: str) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str], ...]]:
-    """The status code, details and extra trailing metadata for an error; call it while handling `exc`."""
+def _failure(exc: Exception, method: str, request_id: str) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str], ...]]:
+    """The status code, details and extra trailing metadata for an error; call it while handling `exc`.
+
+    An error that is not daneel's own is logged in full, and the client told only the request's id.
+    """
     if not isinstance(exc, DaneelError):
-        log.exception("unexpected error in %s", method)
-        return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}", ()
+        log.exception("unexpected error in %s (request %s)", method, request_id)
+        return grpc.StatusCode.INTERNAL, internal_error(request_id).message, ()
     extra = (("retry-after", str(max(1, round(exc.retry_after)))),) if isinstance(exc, Overloaded) else ()
     return GRPC_STATUS.get(exc.code, grpc.StatusCode.INTERNAL), exc.message, extra
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from daneel.errors import DaneelError, ErrorCode, InvalidInput, Overloaded, PayloadTooLarge
-from daneel.protocol import jsonwire, v1
+from daneel.protocol import binary, jsonwire, v1, v2
 
 Scope = dict[str, Any]
 
@@ -79,10 +79,23 @@ def method_not_allowed(method: str, path: str, allowed: list[str], seldon: bool)
     return response
 
 
-async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
-    """The whole request body; PayloadTooLarge as soon as it passes `limit` bytes."""
+#: Requests whose JSON is this many bytes or more are decoded in a helper process (server/bodies.py), so that the
+#: event loop keeps serving meanwhile.
+LARGE_BODY = 1 << 20
+#: The most parts of a multipart form, and fields of a urlencoded one (body or query string), that are read.
+MAX_FORM_FIELDS = 1000
+
+Body = bytes | bytearray
+
+
+async def read_body(scope: Scope, receive: Any, limit: int) -> Body:
+    """The whole request body; PayloadTooLarge as soon as it passes `limit` bytes.
+
+    A body that comes in several chunks is gathered in one growing buffer rather than joined at the
+    end, which would hold it twice.
+    """
     length = header(scope, b"content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
+    if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(limit)
     message = await receive()
     body: bytes = message.get("body", b"")
@@ -91,15 +104,41 @@ async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
         raise PayloadTooLarge(limit)
     if not message.get("more_body", False):
         return body
-    chunks = [body]
+    chunks = bytearray(body)
     while message.get("more_body", False):
         message = await receive()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        chunks += chunk
+    return chunks
+
+
+def parse_infer(body: Body, length: str | None) -> tuple[Any, binary.BinaryOutputs, memoryview | None]:
+    """An inference request's JSON (header), the outputs it wants in binary, and its binary parts if any.
+
+    `length` is the Inference-Header-Content-Length header, if the request has one.
+    """
+    head, blob = binary.split(body, length)
+    request = parse_json(head)
+    return request, binary.binary_outputs(request), blob
+
+
+def json_size(body: Body, length: str | None) -> int:
+    """How many of a request body's bytes are JSON: all of them, or the binary extension's header length.
+
+    Tensor bytes after the header cost next to nothing to decode, so only the JSON's size is large or not.
+    """
+    if length is not None and length.isascii() and length.isdigit():
+        return min(int(length), len(body))
+    return len(body)
+
+
+def decode_infer(body: Body, length: str | None) -> tuple[v2.InferenceRequest, binary.BinaryOutputs]:
+    """An inference request decoded whole, its binary parts too: what a large body's helper process does."""
+    request, wanted, blob = parse_infer(body, length)
+    return (binary.decode_request(request, blob) if blob else v2.decode_request(request)), wanted
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -110,7 +149,7 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: Body) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -119,24 +158,38 @@ def parse_json(body: bytes) -> Any:
         raise InvalidInput("body", f"invalid JSON ({exc})") from None
 
 
-def seldon_body(scope: Scope, body: bytes) -> Any:
+def seldon_body(scope: Scope, body: Body) -> Any:
     """A Seldon request: the form field or query parameter `json`, else the raw JSON body."""
     content_type = header(scope, b"content-type") or ""
     if content_type.startswith("multipart/form-data"):
         return parse_json(_multipart_field(content_type, body, "json"))
     if content_type.startswith("application/x-www-form-urlencoded") and not body.lstrip().startswith(b"{"):
-        fields = parse_qs(body.decode("utf-8", "replace"))
+        fields = _form_fields(body, "body")
         if "json" in fields:
             return parse_json(fields["json"][0].encode())
     if not body.strip() and scope.get("query_string"):
-        fields = parse_qs(scope["query_string"].decode("utf-8", "replace"))
+        fields = _form_fields(scope["query_string"], "query string")
         if "json" in fields:
             return parse_json(fields["json"][0].encode())
     return parse_json(body)
 
 
-def _multipart_field(content_type: str, body: bytes, name: str) -> bytes:
-    message = BytesParser().parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+def _form_fields(text: Body, where: str) -> dict[str, list[str]]:
+    try:
+        return parse_qs(text.decode("utf-8", "replace"), max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # more fields than max_num_fields
+        raise InvalidInput(where, f"a form may have at most {MAX_FORM_FIELDS} fields") from None
+
+
+def _multipart_field(content_type: str, body: Body, name: str) -> bytes:
+    head = b"Content-Type: " + content_type.encode() + b"\r\n\r\n"
+    boundary = Message()
+    boundary["content-type"] = content_type
+    delimiter = boundary.get_boundary()
+    # Counted before parsing: the parser's cost grows with the parts, a count's only with the bytes.
+    if delimiter and body.count(b"--" + delimiter.encode("utf-8", "replace")) > MAX_FORM_FIELDS + 1:
+        raise InvalidInput("body", f"a multipart form may have at most {MAX_FORM_FIELDS} parts")
+    message = BytesParser().parsebytes(head + body)
     parts = message.get_payload() if message.is_multipart() else []
     for part in parts if isinstance(parts, list) else []:
         if isinstance(part, Message) and part.get_param("name", header="content-disposition") == name:

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from daneel.dataplane.dataplane import DataPlane
-from daneel.errors import DaneelError, InvalidInput, NotFound
+from daneel.errors import DaneelError, InvalidInput, NotFound, internal_error
 from daneel.observe.requests import RequestMeter
 from daneel.observe.tracing import Scope as SpanScope
 from daneel.protocol import binary, jsonwire
 from daneel.protocol.context import REQUEST_ID_HEADER, RequestContext, request_context
 from daneel.server import http, openapi
+from daneel.server.bodies import Decoder
 from daneel.server.console import Console
 from daneel.server.http import Response, Scope, json_response
 
@@ -68,6 +69,7 @@ class RestApp:
     def __init__(self, dataplane: DataPlane, max_body_bytes: int = 64 * 1024 * 1024) -> None:
         self.dataplane = dataplane
         self.max_body_bytes = max_body_bytes
+        self.decoder = Decoder()
         self.tracing = dataplane.telemetry.tracing
         self.routes: dict[str, dict[str, Handler]] = {
             "/v2": {"GET": self._server_metadata},
@@ -130,10 +132,9 @@ class RestApp:
                 response = await self._handler(scope, route)(scope, receive, route.model, route.version)
             except DaneelError as exc:
                 response = http.error_response(exc, route.seldon)
-            except Exception as exc:  # the server never dies of a request
-                log.exception("unexpected error on %s %s", scope["method"], route.path)
-                error = DaneelError(f"internal error: {type(exc).__name__}: {exc}")
-                response = http.error_response(error, route.seldon)
+            except Exception:  # the server never dies of a request; the detail is for the log, not the client
+                log.exception("unexpected error on %s %s (request %s)", scope["method"], route.path, context.request_id)
+                response = http.error_response(internal_error(context.request_id), route.seldon)
             if span is not None:
                 span.answered(response.status, context.predictor)
         for name, value in context.response_headers.items():
@@ -208,16 +209,26 @@ class RestApp:
     async def _infer(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         """JSON, or with Triton's binary tensor extension a JSON header followed by tensor bytes."""
         body = await http.read_body(scope, receive, self.max_body_bytes)
-        head, blob = binary.split(body, http.header(scope, b"inference-header-content-length"))
-        request = http.parse_json(head)
-        wanted = binary.binary_outputs(request)
+        length = http.header(scope, b"inference-header-content-length")
+        if http.json_size(body, length) >= http.LARGE_BODY:  # decoded in a helper process: the loop keeps serving
+            decoded, wanted = await self.decoder(http.decode_infer, body, length)
+            response = await self.dataplane.infer_decoded(str(model), version, decoded)
+            self.dataplane.check_json(str(model), response, wanted.wants)
+            return self._answer(str(model), _infer_response, response, wanted)
+        request, wanted, blob = http.parse_infer(body, length)
         if not blob:
             response = await self.dataplane.infer(str(model), version, request)
         else:
             response = await self.dataplane.infer_decoded(str(model), version, binary.decode_request(request, blob))
-        if not (wanted.default or wanted.named):
-            return json_response(response)  # nothing asked for in binary: plain JSON, nothing to split out
-        return http.tensors_response(*binary.encode_response(response, wanted))
+        self.dataplane.check_json(str(model), response, wanted.wants)
+        return self._answer(str(model), _infer_response, response, wanted)
+
+    def _answer(self, model: str | None, encode: Callable[..., Response], *args: Any) -> Response:
+        """`encode(*args)`, a model's answer on the wire; one that JSON cannot hold is the model's error."""
+        try:
+            return encode(*args)
+        except TypeError as exc:  # orjson's JSONEncodeError is one
+            raise self.dataplane.unencodable(model, exc) from exc
 
     # The repository extension
 
@@ -244,7 +255,7 @@ class RestApp:
     def _seldon_handler(self, method: str) -> Handler:
         async def handle(scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
             body = http.seldon_body(scope, await http.read_body(scope, receive, self.max_body_bytes))
-            return json_response(await self.dataplane.seldon(method, body))
+            return self._answer(None, json_response, await self.dataplane.seldon(method, body))
 
         return handle
 
@@ -278,6 +289,12 @@ class RestApp:
 
     async def _health_status(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         return json_response(await self.dataplane.health_status())
+
+
+def _infer_response(response: Any, wanted: binary.BinaryOutputs) -> Response:
+    if not (wanted.default or wanted.named):
+        return json_response(response)  # nothing asked for in binary: plain JSON, nothing to split out
+    return http.tensors_response(*binary.encode_response(response, wanted))
 
 
 def _strip_gateway(path: str) -> str:

@@ -302,6 +302,7 @@ def _config(app: Any, settings: ServerSettings) -> uvicorn.Config:
         log_level=settings.log_level,
         log_config=None,
         **tls.uvicorn_options(settings),
+        server_header=False,  # names no server software to clients
     )
 
 
