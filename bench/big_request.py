@@ -39,8 +39,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(folder: Path, port: int, pythonpath: str | None) -> subprocess.Popen[bytes]:
-    daneel = Path(sys.executable).with_name("daneel")
+def serve(daneel: Path, folder: Path, port: int, pythonpath: str | None) -> subprocess.Popen[bytes]:
     args = [str(daneel), "serve", str(folder), "--host", "127.0.0.1", "--http-port", str(port), "--no-grpc"]
     env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None
     proc = subprocess.Popen([*args, "--max-body-bytes", str(2**30)], stderr=subprocess.DEVNULL, env=env)
@@ -117,32 +116,55 @@ def one_request(port: int, pid: int, body: bytes) -> tuple[float, float, float, 
     return seconds, peaks.pop(pid), sum(peaks.values()), watch.longest
 
 
+@dataclass(frozen=True)
+class Result:
+    """One large request: its seconds, the server's and its helpers' peak MiB above the start, the longest
+    health answer in seconds."""
+
+    seconds: float
+    server_mib: float
+    helper_mib: float
+    stall_s: float
+
+
+def measure(daneel: Path, mb: float, repeat: int, pythonpath: str | None = None) -> tuple[float, list[Result]]:
+    """The body's size in MiB and `repeat` requests' results, after one warm-up, against `daneel serve`."""
+    body = body_of(mb)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "sums"
+        folder.mkdir()
+        (folder / "Sums.py").write_text(MODEL)
+        port = free_port()
+        proc = serve(daneel, folder, port, pythonpath)
+        try:
+            one_request(port, proc.pid, body)  # warm-up
+            return len(body) / MIB, [Result(*one_request(port, proc.pid, body)) for _ in range(repeat)]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def table(size: float, results: list[Result]) -> list[str]:
+    lines = [
+        f"V2 JSON request of {size:.1f} MiB, FP32 [rows, 4], a model that sums rows",
+        "",
+        "| request | seconds | server peak MiB | / body | helper peak MiB | / body | longest health s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i, r in enumerate(results, 1):
+        shares = f"{r.server_mib:.0f} | {r.server_mib / size:.1f}x | {r.helper_mib:.0f} | {r.helper_mib / size:.1f}x"
+        lines.append(f"| {i} | {r.seconds:.2f} | {shares} | {r.stall_s:.2f} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--mb", type=float, default=60.0, help="JSON body size in MB (default 60)")
     parser.add_argument("--repeat", type=int, default=3, help="requests, after one warm-up (default 3)")
     parser.add_argument("--pythonpath", help="PYTHONPATH for the server: another checkout's src, to compare")
     options = parser.parse_args()
-    body = body_of(options.mb)
-    size = len(body) / MIB
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "sums"
-        folder.mkdir()
-        (folder / "Sums.py").write_text(MODEL)
-        port = free_port()
-        proc = serve(folder, port, options.pythonpath)
-        try:
-            one_request(port, proc.pid, body)  # warm-up
-            print(f"V2 JSON request of {size:.1f} MiB, FP32 [rows, 4], a model that sums rows")
-            print("| request | seconds | server peak MiB | / body | helper peak MiB | / body | longest health s |")
-            print("|---:|---:|---:|---:|---:|---:|---:|")
-            for i in range(options.repeat):
-                seconds, peak, helper, stall = one_request(port, proc.pid, body)
-                shares = f"{peak:.0f} | {peak / size:.1f}x | {helper:.0f} | {helper / size:.1f}x"
-                print(f"| {i + 1} | {seconds:.2f} | {shares} | {stall:.2f} |")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    daneel = Path(sys.executable).with_name("daneel")
+    print("\n".join(table(*measure(daneel, options.mb, options.repeat, options.pythonpath))))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,16 @@
   Needs switches for both in `daneel serve` (looked for by name below).
 - memory: the proportional set size of a ~200 MB model served by 2 workers against 1. Full runs only,
   unless named.
+- large-request: what one 60 MB V2 JSON request costs (20 MB in quick runs): seconds, peak memory of
+  the server and of the helper process that decodes it, against the body's size, and the longest
+  health answer meanwhile (bench/big_request.py).
 """
 
 from __future__ import annotations
 
 import subprocess
 
+import big_request
 import lineup
 import prepare
 from load import Load
@@ -91,6 +95,27 @@ def memory(bench: Bench, rows: list[Row]) -> Section:
             " such as multiprocessing's resource tracker."
         )
     return Section(title, lines, [Target("2 workers / 1 worker PSS, ~200 MB model", ratio, 1.3, False)])
+
+
+#: The bound docs/operations.md states: one large request's peak memory, server and helper together, over its body.
+LARGE_REQUEST_BOUND = 10.0
+
+
+def large_request(bench: Bench, rows: list[Row]) -> Section:
+    mb = 20.0 if bench.duration < 10 else 60.0
+    title = f"One large request: {mb:.0f} MB of V2 JSON"
+    try:
+        size, results = big_request.measure(bench.tools.daneel, mb, 3)
+    except (OSError, SystemExit, subprocess.SubprocessError) as exc:
+        return skipped(title, f"it could not be measured: {str(exc).splitlines()[0]}")
+    worst = max((r.server_mib + r.helper_mib) / size for r in results)
+    lines = [
+        *big_request.table(size, results),
+        "",
+        f"Peak memory of the server and its helper together: at most {worst:.1f}x the body;"
+        f" the longest health answer meanwhile {max(r.stall_s for r in results):.2f} s.",
+    ]
+    return Section(title, lines, [Target("large request peak memory / body", worst, LARGE_REQUEST_BOUND, False)])
 
 
 def _memory_row(label: str, memory: Memory) -> str:

@@ -41,6 +41,7 @@ EXTRAS: dict[str, Callable[[Bench, list[Row]], Section]] = {
     "graph": extras.graph,
     "observability": extras.observability,
     "memory": extras.memory,
+    "large-request": extras.large_request,
 }
 FULL_ONLY = ("memory",)  # extras a quick run leaves out unless --extras names them
 
