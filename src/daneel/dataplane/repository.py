@@ -278,6 +278,12 @@ class Repository:
             raise NotReady(f"model {name!r} is not ready: {entry.reason}")
         return entry.component
 
+    def check_ready(self, name: str) -> None:
+        """Return if the model is ready and can serve now (its process is up); raise NotReady saying why not."""
+        outage = self.get(name).outage()
+        if outage is not None:
+            raise NotReady(f"model {name!r} is not ready: {outage}")
+
     def default(self) -> Component:
         """The one model (or deployment) Seldon's paths address."""
         owners = [name for name, entry in self.entries.items() if entry.part_of is None]
@@ -294,7 +300,14 @@ class Repository:
         for name, entry in self.entries.items():
             if entry.awaited and entry.state in (State.LOADING, State.FAILED):
                 reasons.append(f"model {name!r}: {entry.reason}")
+            elif self._awaited(entry) and entry.component is not None and (outage := entry.component.outage()):
+                reasons.append(f"model {name!r}: {outage}")
         return reasons
+
+    def _awaited(self, entry: Entry) -> bool:
+        """Whether readiness waits for `entry`: a model the server started with, or a part of one."""
+        owner = self.entries.get(entry.part_of) if entry.part_of is not None else entry
+        return owner is not None and owner.awaited
 
 
 def _shown(state: State) -> str:
