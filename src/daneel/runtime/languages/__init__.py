@@ -12,7 +12,7 @@ from typing import Any
 
 from daneel.errors import LoadError
 from daneel.runtime.component import Kind
-from daneel.runtime.languages import nodejs
+from daneel.runtime.languages import java, nodejs
 from daneel.runtime.languages.component import ForeignComponent
 from daneel.spec.languages import Language
 
@@ -23,6 +23,9 @@ def build(
     """The component for `folder`, not started yet: its child starts as the component loads."""
     if language == "nodejs":
         return ForeignComponent(name, language, implementation, folder, nodejs.preparer(folder, parameters), kind)
+    if language == "java":
+        prepare = java.preparer(folder, parameters, implementation)
+        return ForeignComponent(name, language, implementation, folder, prepare, kind)
     raise LoadError(f"{folder}: no runtime for language {language!r}")
 
 

@@ -54,6 +54,7 @@ class ForeignComponent(Component):
             await self.child.close()
             raise
         self._methods = frozenset(hello.get("methods") or ())
+        self.implementation = self.implementation or str(hello.get("class") or self.language)
         self.kind = self._explicit_kind or kind_of(self._methods.__contains__)
         metadata = hello.get("metadata")
         self._metadata = metadata if isinstance(metadata, dict) else {}
