@@ -268,3 +268,41 @@ def test_a_python_transformer_feeds_a_nodejs_model_in_a_deployment(
     )
     assert v2.status_code == 200, v2.text
     assert v2.json()["outputs"][0]["data"] == [2.0, 4.0]
+
+    (node_model / "fail-init").write_text("")  # a graph is not ready while one of its nodes restarts
+    os.kill(int((node_model / "pid").read_text()), signal.SIGKILL)
+    assert "model 'doubler'" in wait_status(server.url + "/v2/health/ready", 503).text
+    (node_model / "fail-init").unlink()
+    wait_status(server.url + "/v2/health/ready", 200)
+
+
+BATCH_COUNTER = """\
+class Counted {
+  constructor() {
+    this.calls = 0;
+  }
+  predict(X) {
+    this.calls += 1;
+    return X.map((row) => [row[0], X.length]);
+  }
+}
+module.exports = Counted;
+"""
+
+
+def test_batching_joins_concurrent_requests_into_one_js_call(serve: Any, tmp_path: Path) -> None:
+    folder = write_folder(
+        tmp_path / "counted",
+        {"MyModel.js": BATCH_COUNTER, "daneel.yaml": "batching: {max_batch_size: 8, max_latency_ms: 500}\n"},
+    )
+    server = serve(folder)
+
+    def ask(i: int) -> Any:
+        body = {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 1], "data": [i]}]}
+        return requests.post(f"{server.url}/v2/models/counted/infer", json=body, timeout=30).json()
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(8)))
+    rows = [answer["outputs"][0]["data"] for answer in answers]
+    assert [row[0] for row in rows] == [float(i) for i in range(8)]  # each request gets its own row back
+    assert max(row[1] for row in rows) > 1  # and some were answered by one call together
