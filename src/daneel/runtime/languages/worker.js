@@ -90,32 +90,58 @@ function implemented(model) {
   return OPTIONAL.filter((name) => typeof model[name] === "function");
 }
 
-async function extras(model, header) {
-  if (typeof model.tags === "function") header.tags = (await model.tags()) || {};
-  if (typeof model.metrics === "function") header.metrics = (await model.metrics()) || [];
-  const names = typeof model.class_names === "function" ? model.class_names() : model.class_names;
-  if (Array.isArray(names)) header.names = names;
+const thenable = (value) => value !== null && typeof value === "object" && typeof value.then === "function";
+
+// Calls the method the request names; its result, or a promise of it where the method is async.
+function invoke(model, request, blobs) {
+  const method = request.m;
+  if (method === "aggregate") return model.aggregate(request.xs.map((x) => unvalue(x, blobs)), request.names);
+  if (method === "send_feedback") {
+    const truth = unvalue(request.truth, blobs);
+    return model.send_feedback(unvalue(request.x, blobs), request.names, request.reward, truth, request.routing);
+  }
+  if (method === "health_status" || method === "init_metadata") return model[method]();
+  return model[method](unvalue(request.x, blobs), request.names, request.meta);
 }
 
-async function answer(model, request, blobs) {
-  const method = request.m;
+// The answer's header and blobs: the result, with tags, metrics and class names after a data method.
+function answered(model, method, result) {
   const out = [];
-  const header = {};
-  if (typeof model[method] !== "function") return [{ error: `${method} is not implemented`, unimplemented: true }, out];
-  let result;
-  if (method === "aggregate") {
-    result = await model.aggregate(request.xs.map((x) => unvalue(x, blobs)), request.names);
-  } else if (method === "send_feedback") {
-    const truth = unvalue(request.truth, blobs);
-    result = await model.send_feedback(unvalue(request.x, blobs), request.names, request.reward, truth, request.routing);
-  } else if (method === "health_status" || method === "init_metadata") {
-    result = await model[method]();
-  } else {
-    result = await model[method](unvalue(request.x, blobs), request.names, request.meta);
+  const header = { x: value(result, out) };
+  if (method === "health_status" || method === "route") return [header, out];
+  const tags = typeof model.tags === "function" ? model.tags() : undefined;
+  const metrics = typeof model.metrics === "function" ? model.metrics() : undefined;
+  const names = typeof model.class_names === "function" ? model.class_names() : model.class_names;
+  if (Array.isArray(names)) header.names = names;
+  if (!thenable(tags) && !thenable(metrics)) {
+    if (tags !== undefined) header.tags = tags || {};
+    if (metrics !== undefined) header.metrics = metrics || [];
+    return [header, out];
   }
-  header.x = value(result, out);
-  if (method !== "health_status" && method !== "route") await extras(model, header);
-  return [header, out];
+  return Promise.all([tags, metrics]).then(([t, m]) => {
+    if (t !== undefined) header.tags = t || {};
+    if (m !== undefined) header.metrics = m || [];
+    return [header, out];
+  });
+}
+
+// Answers one request, at once where the class's methods are synchronous.
+function respond(model, id, request, blobs, reply) {
+  const failed = (error) => reply(id, describe(error), []);
+  const send = (answer) => reply(id, answer[0], answer[1]);
+  const method = request.m;
+  if (typeof model[method] !== "function") {
+    reply(id, { error: `${method} is not implemented`, unimplemented: true }, []);
+    return;
+  }
+  try {
+    const result = invoke(model, request, blobs);
+    const answer = thenable(result) ? result.then((r) => answered(model, method, r)) : answered(model, method, result);
+    if (thenable(answer)) answer.then(send, failed);
+    else send(answer);
+  } catch (error) {
+    failed(error);
+  }
 }
 
 function describe(error) {
@@ -153,10 +179,7 @@ function serve(socketPath, model) {
         blobs.push(body.subarray(at, at + n));
         at += n;
       }
-      answer(model, request, blobs).then(
-        ([header, out]) => reply(id, header, out),
-        (error) => reply(id, describe(error), []),
-      );
+      respond(model, id, request, blobs, reply);
     }
   });
   socket.on("close", () => process.exit(0));
