@@ -271,7 +271,8 @@ def test_a_python_transformer_feeds_a_nodejs_model_in_a_deployment(
 
     (node_model / "fail-init").write_text("")  # a graph is not ready while one of its nodes restarts
     os.kill(int((node_model / "pid").read_text()), signal.SIGKILL)
-    assert "model 'doubler'" in wait_status(server.url + "/v2/health/ready", 503).text
+    assert "doubler: the nodejs process" in wait_status(server.url + "/v2/health/ready", 503).text
+    assert requests.get(f"{server.url}/v2/models/mixed/ready").status_code == 503
     (node_model / "fail-init").unlink()
     wait_status(server.url + "/v2/health/ready", 200)
 

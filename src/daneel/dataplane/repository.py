@@ -300,14 +300,9 @@ class Repository:
         for name, entry in self.entries.items():
             if entry.awaited and entry.state in (State.LOADING, State.FAILED):
                 reasons.append(f"model {name!r}: {entry.reason}")
-            elif self._awaited(entry) and entry.component is not None and (outage := entry.component.outage()):
-                reasons.append(f"model {name!r}: {outage}")
+            elif entry.awaited and entry.component is not None and (outage := entry.component.outage()):
+                reasons.append(f"model {name!r}: {outage}")  # a deployment's says which node is out
         return reasons
-
-    def _awaited(self, entry: Entry) -> bool:
-        """Whether readiness waits for `entry`: a model the server started with, or a part of one."""
-        owner = self.entries.get(entry.part_of) if entry.part_of is not None else entry
-        return owner is not None and owner.awaited
 
 
 def _shown(state: State) -> str:
