@@ -61,7 +61,7 @@ def value(data: Any, blobs: list[bytes], field: str = "data") -> dict[str, Any]:
     try:
         orjson.dumps(data, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError:
-        raise InvalidInput(field, f"a {type(data).__name__} cannot be sent to the component's process") from None
+        raise InvalidInput(field, f"{type(data).__name__} values cannot be sent to the component's process") from None
     return {"json": data}
 
 
