@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.runtime.foreign import write_folder
 
 from daneel.errors import InvalidInput
 from daneel.runtime.languages import wire
-from tests.runtime.foreign import write_folder
 
 
 def round_trip(data: Any) -> tuple[dict[str, Any], Any]:
