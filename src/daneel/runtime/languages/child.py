@@ -85,7 +85,8 @@ class Child:
         self._socket = str(self._folder / "socket")
         self._server: asyncio.AbstractServer | None = None
         self._process: asyncio.subprocess.Process | None = None
-        self._connection: _Connection | None = None
+        self._connections: list[_Connection] = []  # the Java worker opens one per thread that answers
+        self._turn = 0
         self._greeted: asyncio.Future[dict[str, Any]] | None = None
         self._calls: dict[int, asyncio.Future[wire.Frame]] = {}
         self._ids = itertools.count(1)
@@ -190,14 +191,18 @@ class Child:
         return f"{how} (its last lines on stderr: {tail})" if tail else how
 
     async def call(self, header: dict[str, Any], blobs: list[bytes]) -> wire.Frame:
-        connection = self._connection
-        if self.down is not None or connection is None or connection.transport is None:
+        connections = self._connections
+        if self.down is not None or not connections:
             raise NotReady(f"model {self.name!r} is not ready: {self.down or 'no connection'}")
+        self._turn += 1
+        transport = connections[self._turn % len(connections)].transport
+        if transport is None:
+            raise NotReady(f"model {self.name!r} is not ready: no connection")
         id = next(self._ids) & 0xFFFFFFFF or next(self._ids)
         future: asyncio.Future[wire.Frame] = asyncio.get_running_loop().create_future()
         self._calls[id] = future
         try:
-            connection.transport.write(wire.encode(id, header, blobs))
+            transport.write(wire.encode(id, header, blobs))
             return await future
         finally:
             self._calls.pop(id, None)
@@ -211,18 +216,19 @@ class Child:
             future.set_result(frame)
 
     def _greet(self, connection: _Connection, header: dict[str, Any]) -> None:
+        """A connection's greeting: the first one makes the child ready; each one joins the connections in use."""
         greeted = self._greeted
-        if greeted is None or greeted.done():
+        if "hello" not in header:
+            if greeted is not None and not greeted.done():
+                greeted.set_exception(LoadError(str(header.get("error", "no greeting"))))
             return
-        if "hello" in header:
-            self._connection = connection
+        self._connections.append(connection)
+        if greeted is not None and not greeted.done():
             greeted.set_result(dict(header["hello"]))
-        else:
-            greeted.set_exception(LoadError(str(header.get("error", "no greeting"))))
 
     def lost(self, connection: _Connection) -> None:
-        if connection is self._connection:
-            self._connection = None
+        if connection in self._connections:
+            self._connections.remove(connection)
 
     def _fail_calls(self, error: Exception) -> None:
         for future in self._calls.values():

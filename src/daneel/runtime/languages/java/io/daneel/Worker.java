@@ -16,8 +16,6 @@ import java.util.Enumeration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
 import java.util.stream.Stream;
@@ -37,20 +35,45 @@ public final class Worker {
     };
 
     private final Component model;
-    private final List<String> methods = new ArrayList<>();
+    private final List<String> methods;
+    private final Map<String, Object> hello;
     private final SocketChannel channel;
 
-    private Worker(Component model, SocketChannel channel) {
+    private Worker(Component model, List<String> methods, Map<String, Object> hello, SocketChannel channel) {
         this.model = model;
+        this.methods = methods;
+        this.hello = hello;
         this.channel = channel;
+    }
+
+    /** The optional methods the class implements itself. */
+    static List<String> implemented(Component model) {
+        List<String> found = new ArrayList<>();
         for (String name : OPTIONAL) {
             for (Method method : model.getClass().getMethods()) {
                 if (method.getName().equals(name) && method.getDeclaringClass() != Component.class) {
-                    methods.add(name);
+                    found.add(name);
                     break;
                 }
             }
         }
+        return found;
+    }
+
+    /** The greeting each connection starts with: the methods and metadata, or why there are none. */
+    static Map<String, Object> greeting(Component model, List<String> methods) {
+        Map<String, Object> header = new LinkedHashMap<>();
+        try {
+            Map<String, Object> hello = new LinkedHashMap<>();
+            hello.put("methods", methods);
+            hello.put("metadata", methods.contains("init_metadata") ? model.init_metadata() : null);
+            hello.put("runtime", "java " + System.getProperty("java.version"));
+            hello.put("class", model.getClass().getName());
+            header.put("hello", hello);
+        } catch (Exception error) {
+            header.put("error", "init_metadata failed: " + error);
+        }
+        return header;
     }
 
     public static void main(String[] args) throws Exception {
@@ -68,8 +91,23 @@ public final class Worker {
             System.exit(3);
             return;
         }
-        SocketChannel channel = SocketChannel.open(UnixDomainSocketAddress.of(args[0]));
-        new Worker(model, channel).serve();
+        // One connection per thread, each answering its own requests as they come: no hand-over between threads.
+        List<String> methods = implemented(model);
+        Map<String, Object> hello = greeting(model, methods);
+        int threads = Math.max(2, Runtime.getRuntime().availableProcessors());
+        for (int i = 0; i < threads; i++) {
+            SocketChannel channel = SocketChannel.open(UnixDomainSocketAddress.of(args[0]));
+            Worker worker = new Worker(model, methods, hello, channel);
+            Thread thread = new Thread(() -> {
+                try {
+                    worker.serve();
+                } catch (IOException gone) {
+                    // daneel has gone
+                }
+                System.exit(0);
+            }, "daneel-worker-" + i);
+            thread.start();
+        }
     }
 
     /** The one class implementing Component among the classes of the folders and jars in `scan`. */
@@ -122,33 +160,15 @@ public final class Worker {
     }
 
     private void serve() throws IOException {
-        Map<String, Object> hello = new LinkedHashMap<>();
-        Map<String, Object> header = new LinkedHashMap<>();
-        try {
-            hello.put("methods", methods);
-            hello.put("metadata", methods.contains("init_metadata") ? model.init_metadata() : null);
-            hello.put("runtime", "java " + System.getProperty("java.version"));
-            hello.put("class", model.getClass().getName());
-            header.put("hello", hello);
-        } catch (Exception error) {
-            header.put("error", "init_metadata failed: " + error);
-        }
-        send(0, header, new ArrayList<>());
-        int threads = Math.max(2, Runtime.getRuntime().availableProcessors());
-        ExecutorService pool = Executors.newFixedThreadPool(threads, runnable -> {
-            Thread thread = new Thread(runnable, "daneel-worker");
-            thread.setDaemon(true);
-            return thread;
-        });
+        send(0, new LinkedHashMap<>(hello), new ArrayList<>());
         ByteBuffer prefix = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
         while (true) {
             prefix.clear();
-            if (!fill(prefix)) break;
+            if (!fill(prefix)) return;
             ByteBuffer body = ByteBuffer.allocate(prefix.getInt(0)).order(ByteOrder.LITTLE_ENDIAN);
-            if (!fill(body)) break;
-            pool.execute(() -> answer(body));
+            if (!fill(body)) return;
+            answer(body);
         }
-        System.exit(0);
     }
 
     private boolean fill(ByteBuffer buffer) throws IOException {
@@ -188,7 +208,7 @@ public final class Worker {
         try {
             send(id, out, blobs);
         } catch (IOException gone) {
-            System.exit(0);
+            System.exit(0);  // daneel has gone
         }
     }
 
@@ -316,9 +336,7 @@ public final class Worker {
         frame.putInt(8 + head.length + size).putInt(id).putInt(head.length).put(head);
         for (byte[] blob : blobs) frame.put(blob);
         frame.flip();
-        synchronized (channel) {
-            while (frame.hasRemaining()) channel.write(frame);
-        }
+        while (frame.hasRemaining()) channel.write(frame);
     }
 
     @SuppressWarnings("unchecked")
