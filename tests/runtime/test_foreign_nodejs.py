@@ -307,3 +307,33 @@ def test_batching_joins_concurrent_requests_into_one_js_call(serve: Any, tmp_pat
     rows = [answer["outputs"][0]["data"] for answer in answers]
     assert [row[0] for row in rows] == [float(i) for i in range(8)]  # each request gets its own row back
     assert max(row[1] for row in rows) > 1  # and some were answered by one call together
+
+
+S2I_TRANSFORMER = """\
+class Shout {
+  async init() {
+    this.mark = "!";
+  }
+  async transform_input(X, names) {
+    return X.map((row) => row.map((v) => v * 10));
+  }
+}
+module.exports = Shout;
+"""
+
+
+def test_a_seldon_s2i_nodejs_project_is_served_as_it_is(serve: Any, tmp_path: Path) -> None:
+    folder = write_folder(
+        tmp_path / "shout",
+        {
+            "Shout.js": S2I_TRANSFORMER,
+            "package.json": '{"name": "shout", "main": "index.js", "dependencies": {}}\n',
+            ".s2i/environment": "MODEL_NAME=Shout\nAPI_TYPE=REST\nSERVICE_TYPE=TRANSFORMER\nPERSISTENCE=0\n",
+        },
+    )
+    server = serve(folder)
+
+    answer = requests.post(f"{server.url}/api/v1.0/predictions", json={"data": {"ndarray": [[1, 2]]}})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["ndarray"] == [[10.0, 20.0]]  # SERVICE_TYPE: the transform answers
+    assert answer.json()["meta"]["requestPath"] == {"shout": "Shout.js"}

@@ -33,13 +33,19 @@ def language_of(folder: Path) -> Language:
 
 
 def node_entry(folder: Path) -> Path | None:
-    """The Node.js file to load: `package.json`'s `main`, the s2i `MODEL_NAME`'s `.js` file, or `MyModel.js`."""
+    """The Node.js file to load: `package.json`'s `main`, the s2i `MODEL_NAME`'s `.js` file, or `MyModel.js`.
+
+    A `package.json` whose `main` (or `index.js`) is missing gives way to the s2i file or `MyModel.js`
+    where one is there, as in Seldon's s2i projects, whose `package.json` only lists dependencies.
+    """
     package = folder / "package.json"
     if package.is_file():
-        main = _package_main(package)
-        if main is not None:
-            return folder / main
-        return folder / "index.js"
+        main = folder / (_package_main(package) or "index.js")
+        return main if main.is_file() else _named_entry(folder) or main
+    return _named_entry(folder)
+
+
+def _named_entry(folder: Path) -> Path | None:
     named = s2i_model_name(folder)
     if named and (folder / f"{named}.js").is_file():
         return folder / f"{named}.js"
