@@ -32,6 +32,10 @@ class MyModel {
   }
   async predict(X, names) {
     if (X === "throw" || (Array.isArray(X) && X[0] === "throw")) throw new RangeError("no answer for throw");
+    if (X === "exit") {
+      console.error("out of cheese");
+      process.exit(7);
+    }
     if (X === "hang") {
       console.error("hanging on purpose");
       fs.writeFileSync(path.join(__dirname, "hanging"), "");
@@ -140,6 +144,20 @@ def test_a_killed_child_fails_the_calls_in_flight_and_is_restarted(serve: Any, n
     again = requests.post(f"{server.url}/api/v1.0/predictions", json={"data": {"ndarray": [[1, 1]]}})
     assert again.json()["data"]["ndarray"] == [[2.0, 2.0]]
     assert int((node_model / "pid").read_text()) != pid
+
+
+def test_a_child_that_exits_names_its_code_and_last_words_and_comes_back(serve: Any, node_model: Path) -> None:
+    server = serve(node_model)
+
+    answer = requests.post(f"{server.url}/api/v1.0/predictions", json={"strData": "exit"})
+
+    assert answer.status_code == 500
+    assert answer.json()["status"]["info"] == (
+        "doubler: the nodejs process exited with code 7 (its last lines on stderr: out of cheese)"
+    )
+    wait_status(server.url + "/v2/health/ready", 200)
+    again = requests.post(f"{server.url}/api/v1.0/predictions", json={"data": {"ndarray": [[3]]}})
+    assert again.json()["data"]["ndarray"] == [[6.0]]
 
 
 def test_the_child_leaves_with_daneel(serve: Any, node_model: Path) -> None:

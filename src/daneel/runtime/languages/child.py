@@ -19,7 +19,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,6 +37,8 @@ MAX_DELAY_S = 30.0
 #: A child that served this long before dying is restarted after the first delay again.
 STEADY_S = 30.0
 _STDERR_LINES = 20
+#: How long the last lines on stderr of a child that has exited are waited for.
+STDERR_DRAIN_S = 1.0
 
 #: The child's command line, given the socket it must connect to.
 Command = Callable[[str], Sequence[str]]
@@ -92,6 +94,7 @@ class Child:
         self._ids = itertools.count(1)
         self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stderr_read: asyncio.Task[Any] | None = None
         self._closing = False
 
     @property
@@ -119,6 +122,7 @@ class Child:
             self.down = None
             return self.hello
         if exited in done:
+            await self._drained()
             raise LoadError(f"{self.name}: the {self.language} process {self._exit(process.returncode)} as it started")
         exited.cancel()
         await self._stop(process)
@@ -141,7 +145,7 @@ class Child:
             raise LoadError(f"{self.name}: cannot start {command[0]}: {exc.strerror or exc}") from None
         assert process.stdout is not None and process.stderr is not None
         self._task(self._pump(process.stdout, logging.INFO, None))
-        self._task(self._pump(process.stderr, logging.WARNING, self._stderr))
+        self._stderr_read = self._task(self._pump(process.stderr, logging.WARNING, self._stderr))
         log.info("%s: started %s (pid %d)", self.name, self.language, process.pid)
         return process
 
@@ -161,12 +165,20 @@ class Child:
     def _exited(self, process: asyncio.subprocess.Process, served: float) -> None:
         if self._closing or process is not self._process:
             return
-        self.down = f"the {self.language} process {self._exit(process.returncode)}; restarting it"
-        log.error("%s: %s", self.name, self.down)
-        self._fail_calls(ModelError(f"{self.name}: the {self.language} process {self._exit(process.returncode)}"))
-        self._task(self._restart(FIRST_DELAY_S if served >= STEADY_S or not self.restarts else None))
+        self.down = f"the {self.language} process exited; restarting it"  # at once, for readiness
+        self._task(self._restart(process, FIRST_DELAY_S if served >= STEADY_S or not self.restarts else None))
 
-    async def _restart(self, delay: float | None) -> None:
+    async def _drained(self) -> None:
+        """Wait a moment for the last lines on stderr of a child that has exited, to report them."""
+        if self._stderr_read is not None:
+            await asyncio.wait({self._stderr_read}, timeout=STDERR_DRAIN_S)
+
+    async def _restart(self, process: asyncio.subprocess.Process, delay: float | None) -> None:
+        await self._drained()
+        how = self._exit(process.returncode)
+        self.down = f"the {self.language} process {how}; restarting it"
+        log.error("%s: %s", self.name, self.down)
+        self._fail_calls(ModelError(f"{self.name}: the {self.language} process {how}"))
         delay = delay or FIRST_DELAY_S * 2 ** min(self.restarts, 6)
         while not self._closing:
             await asyncio.sleep(min(delay, MAX_DELAY_S))
@@ -184,7 +196,10 @@ class Child:
     def _exit(self, code: int | None) -> str:
         """How the child ended, with its last lines on stderr."""
         if code is not None and code < 0:
-            how = f"was killed by {signal.Signals(-code).name}"
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
         else:
             how = f"exited with code {code}"
         tail = " | ".join(line for line in self._stderr if line)
@@ -235,10 +250,11 @@ class Child:
             if not future.done():
                 future.set_exception(error)
 
-    def _task(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
+    def _task(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def close(self) -> None:
         """Stop the child (it is killed if it will not exit) and remove the socket's folder."""
