@@ -199,3 +199,80 @@ def test_a_killed_java_child_is_restarted(serve: Any, sources: Path, cache: dict
     answer = requests.post(f"{server.url}/api/v1.0/predictions", json={"data": {"ndarray": [[2]]}})
     assert answer.json()["data"]["ndarray"] == [[6.0]]
     assert "was killed by SIGKILL" in server.stderr
+
+
+ROUTER = """\
+import io.daneel.Component;
+
+public class Sign implements Component {
+    @Override
+    public int route(double[][] X, String[] names) {
+        return X[0][0] > 0 ? 1 : 0;
+    }
+}
+"""
+
+COMBINER = """\
+import io.daneel.Component;
+import java.util.List;
+
+public class Sum implements Component {
+    @Override
+    public double[][] aggregate(List<double[][]> Xs, List<String[]> names) {
+        double[][] out = new double[Xs.get(0).length][Xs.get(0)[0].length];
+        for (double[][] X : Xs) {
+            for (int r = 0; r < X.length; r++) {
+                for (int c = 0; c < X[r].length; c++) out[r][c] += X[r][c];
+            }
+        }
+        return out;
+    }
+}
+"""
+
+CONSTANT = """\
+class Constant:
+    def __init__(self, answer):
+        self.answer = answer
+
+    def predict(self, X, names):
+        return [[self.answer]]
+"""
+
+
+def test_a_java_router_and_a_java_combiner_in_a_graph(serve: Any, tmp_path: Path, cache: dict[str, str]) -> None:
+    write_folder(tmp_path / "sign", {"Sign.java": ROUTER})
+    write_folder(tmp_path / "sum", {"Sum.java": COMBINER})
+    for name, answer in (("minus", -1), ("one", 1), ("two", 2)):
+        write_folder(tmp_path / name, {"constant.py": CONSTANT, "daneel.yaml": f"parameters: {{answer: {answer}}}\n"})
+    path = tmp_path / "deploy.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: daneel.dev/v1alpha1
+            kind: ModelDeployment
+            metadata: {name: signs}
+            spec:
+              predictors:
+              - name: main
+                graph:
+                  name: sign
+                  type: ROUTER
+                  modelUri: sign
+                  children:
+                  - {name: minus, modelUri: minus}
+                  - name: sum
+                    type: COMBINER
+                    modelUri: sum
+                    children:
+                    - {name: one, modelUri: one}
+                    - {name: two, modelUri: two}
+            """
+        )
+    )
+    server = serve(path, env=cache)
+
+    for x, expected in ((-5, [[-1]]), (5, [[3.0]])):
+        answer = requests.post(f"{server.url}/api/v1.0/predictions", json={"data": {"ndarray": [[x]]}})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["ndarray"] == expected
