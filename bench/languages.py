@@ -13,10 +13,10 @@ import textwrap
 from dataclasses import replace
 
 import prepare
-from load import Load, run_wrk, write_script
-from measure import FAILURES, WARMUP_CONNECTIONS, Bench, measure
+from load import Load, write_script
+from measure import FAILURES, Bench, load_together
 from report import Row, Section, Target
-from servers import Running, Spec, check_answer, wait_ready
+from servers import Spec
 
 LEVELS = (1, 16)
 #: The most the hop to a child process may add to the p50, over the Python class, in ms.
@@ -87,24 +87,8 @@ def _spec(bench: Bench, label: str, folder: str, file: str, source: str) -> Spec
 
 
 def _measured(bench: Bench, specs: list[Spec]) -> dict[str, dict[int, Load]]:
-    up: list[tuple[Row, Running]] = []
-    try:
-        for spec in specs:
-            prepare.say(f"starting {spec.label}")
-            server = bench.fleet.start(spec)
-            up.append((Row(spec.name, spec.label, spec.kind), server))
-            wait_ready(server)
-            check_answer(server, PAYLOAD)
-            run_wrk(bench.wrk, bench.script, server.url, WARMUP_CONNECTIONS, bench.warmup)
-        for level in LEVELS:
-            measure(bench, up, level)
-    finally:
-        for _, server in up:
-            bench.fleet.stop(server)
-    for row, _ in up:
-        if row.error or any(level not in row.loads for level in LEVELS):
-            raise RuntimeError(f"{row.label}: {row.error or 'not measured'}")
-    return {row.label: row.loads for row, _ in up}
+    loads = load_together(bench, specs, LEVELS, PAYLOAD)
+    return {spec.label: by_level for spec, by_level in zip(specs, loads, strict=True)}
 
 
 def _section(title: str, loads: dict[str, dict[int, Load]]) -> Section:
