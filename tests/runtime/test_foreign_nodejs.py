@@ -355,3 +355,16 @@ def test_a_seldon_s2i_nodejs_project_is_served_as_it_is(serve: Any, tmp_path: Pa
     assert answer.status_code == 200, answer.text
     assert answer.json()["data"]["ndarray"] == [[10.0, 20.0]]  # SERVICE_TYPE: the transform answers
     assert answer.json()["meta"]["requestPath"] == {"shout": "Shout.js"}
+
+
+def test_a_folder_of_folders_serves_a_nodejs_model_beside_a_python_one(
+    serve: Any, tmp_path: Path, node_model: Path
+) -> None:
+    write_folder(tmp_path / "plus", {"plus.py": PYTHON_TRANSFORMER, "daneel.yaml": "type: TRANSFORMER\n"})
+    server = serve(tmp_path)
+
+    index = requests.post(f"{server.url}/v2/repository/index", json={}).json()
+    assert {(m["name"], m["state"]) for m in index} == {("doubler", "READY"), ("plus", "READY")}
+    body = {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 1], "data": [4]}]}
+    assert requests.post(f"{server.url}/v2/models/doubler/infer", json=body).json()["outputs"][0]["data"] == [8.0]
+    assert requests.post(f"{server.url}/v2/models/plus/infer", json=body).json()["outputs"][0]["data"] == [5.0]
