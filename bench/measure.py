@@ -8,7 +8,7 @@ A server that fails is stopped and its row says why; the run goes on with the ot
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -155,6 +155,15 @@ def memory_one(bench: Bench, spec: Spec, requests: int = 120, clients: int = 6) 
 
 def load_pair(bench: Bench, specs: tuple[Spec, Spec], level: int) -> tuple[Load, Load]:
     """Two servers up side by side, each checked and warmed, then loaded as :func:`measure` does: A, B, B, A."""
+    first, second = load_together(bench, specs, (level,))
+    return first[level], second[level]
+
+
+def load_together(
+    bench: Bench, specs: Sequence[Spec], levels: Sequence[int], payload: bytes = PAYLOAD
+) -> list[dict[int, Load]]:
+    """Servers up side by side, each checked with `payload` and warmed, then loaded at each level as
+    :func:`measure` does; each one's loads by level, or a RuntimeError naming the first that failed."""
     up: list[tuple[Row, Running]] = []
     try:
         for spec in specs:
@@ -162,16 +171,17 @@ def load_pair(bench: Bench, specs: tuple[Spec, Spec], level: int) -> tuple[Load,
             server = bench.fleet.start(spec)
             up.append((Row(spec.name, spec.label, spec.kind), server))
             wait_ready(server)
-            check_answer(server, PAYLOAD)
+            check_answer(server, payload)
             run_wrk(bench.wrk, bench.script, server.url, WARMUP_CONNECTIONS, bench.warmup)
-        measure(bench, up, level)
+        for level in levels:
+            measure(bench, up, level)
     finally:
         for _, server in up:
             bench.fleet.stop(server)
-    failed = next((row for row, _ in up if row.error or level not in row.loads), None)
+    failed = next((row for row, _ in up if row.error or any(level not in row.loads for level in levels)), None)
     if failed is not None:
         raise RuntimeError(f"{failed.label}: {failed.error or 'not measured'}")
-    return up[0][0].loads[level], up[1][0].loads[level]
+    return [row.loads for row, _ in up]
 
 
 def joined_loads(loads: list[Load]) -> Load:

@@ -52,6 +52,7 @@ class Target:
     goal: float
     higher_is_better: bool
     note: str = ""
+    unit: str = "x"
 
     @property
     def met(self) -> bool:
@@ -150,9 +151,9 @@ def targets(rows: list[Row]) -> list[Target]:
 def target_table(found: list[Target]) -> list[str]:
     lines = ["### Targets", "", "| measure | value | target | result |", "|---|---:|---:|---|"]
     for t in found:
-        goal = f"{'≥' if t.higher_is_better else '≤'} {t.goal:g}x"
+        goal = f"{'≥' if t.higher_is_better else '≤'} {t.goal:g}{t.unit}"
         note = f" (against {t.note})" if t.note else ""
-        lines.append(f"| {t.what}{note} | {t.value:.2f}x | {goal} | {'PASS' if t.met else 'MISS'} |")
+        lines.append(f"| {t.what}{note} | {t.value:.2f}{t.unit} | {goal} | {'PASS' if t.met else 'MISS'} |")
     return [*lines, ""]
 
 

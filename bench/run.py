@@ -24,6 +24,7 @@ from types import FrameType
 from typing import TypeVar
 
 import extras
+import languages
 import lineup
 import prepare
 import report
@@ -42,6 +43,7 @@ EXTRAS: dict[str, Callable[[Bench, list[Row]], Section]] = {
     "observability": extras.observability,
     "memory": extras.memory,
     "large-request": extras.large_request,
+    "languages": languages.languages,
 }
 FULL_ONLY = ("memory",)  # extras a quick run leaves out unless --extras names them
 
@@ -143,7 +145,9 @@ def main(argv: list[str]) -> int:
     work = BENCH / ".work"
     try:
         wrk = prepare.ensure_wrk()
-        mlserver_version = prepare.ensure_mlserver(BENCH / ".venv-mlserver", args.mlserver_version)
+        mlserver_version = "not run"
+        if any(name.startswith("mlserver") for name in args.names):
+            mlserver_version = prepare.ensure_mlserver(BENCH / ".venv-mlserver", args.mlserver_version)
         daneel = prepare.ensure_daneel(BENCH / ".venv-daneel", ROOT)
         tools = make_tools(work, args, daneel)
     except (prepare.SetupError, OSError, subprocess.CalledProcessError) as exc:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from tests.cli.test_build import build, instructions
-from tests.cli.test_init import JAVA_COMPONENT
 
+from daneel.runtime.languages import java
 from daneel.version import runtime_image
 
 NODE_MODEL = """class MyModel {
@@ -175,8 +175,7 @@ def test_a_java_component_is_compiled_into_a_jar(daneel_cli: Any, tmp_path: Path
     assert steps[4].startswith("RUN cd /app && javac ")
     assert steps[-1] == 'CMD ["serve", "/app", "--name", "scorer"]'
     _needs("javac", "jar")
-    daneel_java = write(tmp_path / "daneel-java", {"io/daneel/Component.java": JAVA_COMPONENT})
-    app = run_build_steps(context, tmp_path / "run", daneel_java)
+    app = run_build_steps(context, tmp_path / "run", java.SOURCES)  # daneel's own io.daneel.Component
     with zipfile.ZipFile(app / "scorer.jar") as jar:
         classes = sorted(name for name in jar.namelist() if name.endswith(".class"))
     assert classes == ["Scorer.class"]  # neither the test nor daneel's interface, which daneel's package holds

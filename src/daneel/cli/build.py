@@ -46,7 +46,7 @@ SKIPPED = frozenset(
 )
 _NPM_LOCKS = ("package-lock.json", "npm-shrinkwrap.json")
 #: Where daneel's Java sources (io/daneel/Component.java) lie in the image, asked of its Python.
-_DANEEL_JAVA = """$(python -c 'import daneel, pathlib; print(pathlib.Path(daneel.__file__).parent / "java")')"""
+_DANEEL_JAVA = """$(python -c 'from daneel.runtime.languages.java import SOURCES; print(SOURCES)')"""
 #: Java sources compiled into the image: not tests, nor what Maven wrote.
 _JAVA_SOURCES = "$(find . -name '*.java' -not -path './src/test/*' -not -path './target/*' | sort)"
 _EPOCH_1980 = 315532800

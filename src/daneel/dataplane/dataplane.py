@@ -163,6 +163,7 @@ class DataPlane:
     def model_ready(self, model: str, version: str | None) -> None:
         """Return if the model is ready; raise NotReady (or NotFound) saying why not."""
         self._versioned(model, version)
+        self.repository.check_ready(model)
 
     def _versioned(self, model: str, version: str | None) -> Component:
         component = self.repository.get(model)

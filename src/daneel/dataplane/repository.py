@@ -279,6 +279,12 @@ class Repository:
             raise NotReady(f"model {name!r} is not ready: {entry.reason}")
         return entry.component
 
+    def check_ready(self, name: str) -> None:
+        """Return if the model is ready and can serve now (its process is up); raise NotReady saying why not."""
+        outage = self.get(name).outage()
+        if outage is not None:
+            raise NotReady(f"model {name!r} is not ready: {outage}")
+
     def default(self) -> Component:
         """The one model (or deployment) Seldon's paths address."""
         owners = [name for name, entry in self.entries.items() if entry.part_of is None]
@@ -297,6 +303,8 @@ class Repository:
         for name, entry in self.entries.items():
             if entry.awaited and entry.state in (State.LOADING, State.FAILED):
                 reasons.append(f"model {name!r}: {entry.reason}")
+            elif entry.awaited and entry.component is not None and (outage := entry.component.outage()):
+                reasons.append(f"model {name!r}: {outage}")  # a deployment's says which node is out
         if not reasons and not any(entry.state is State.READY for entry in self.entries.values()):
             reasons.append("no model is ready to serve")
         return reasons

@@ -37,8 +37,9 @@ from daneel.observe.payloads import Source
 from daneel.observe.telemetry import OFF, Telemetry
 from daneel.runtime import loader, parameters, prepackaged
 from daneel.runtime.component import Component, Kind
+from daneel.spec import languages
+from daneel.spec.model import LANGUAGE_SERVERS, EndpointType, Node, Predictor, node_type
 from daneel.spec.model import Detector as DetectorSpec
-from daneel.spec.model import EndpointType, Node, Predictor, node_type
 
 #: Seldon's name for "no implementation": the node's image has the code.
 UNKNOWN_IMPLEMENTATION = "UNKNOWN_IMPLEMENTATION"
@@ -111,6 +112,9 @@ def _component(node: Node, predictor: str, children: int, context: BuildContext)
         return _remote(node, kind, context), kind
     if implementation in prepackaged.SERVERS:
         spec = loader.ComponentSpec(node.name, implementation, _model_folder(node, context), kind, params)
+    elif implementation in LANGUAGE_SERVERS:
+        spec = _language_spec(node, implementation, params, context)
+        spec.kind = kind
     elif implementation is not None:
         spec = loader.ComponentSpec(node.name, _python(implementation), _code_folder(node, context), kind, params)
     else:
@@ -205,6 +209,19 @@ def _code_folder(node: Node, context: BuildContext) -> Path:
     if context.components_dir is not None and (context.components_dir / node.name).is_dir():
         return (context.components_dir / node.name).resolve()
     return context.base_dir.resolve()
+
+
+def _language_spec(
+    node: Node, implementation: str, params: dict[str, Any], context: BuildContext
+) -> loader.ComponentSpec:
+    """NODEJS_SERVER or JAVA_SERVER: the component in the modelUri's folder, which must be in that language."""
+    folder = _model_folder(node, context)
+    spec = loader.resolve(str(folder), node.name, params)
+    wanted = LANGUAGE_SERVERS[implementation]
+    if spec.language != wanted:
+        expected = f"a {wanted} component ({', '.join(languages.MARKERS[wanted])})"
+        raise LoadError(f"{implementation} serves {expected}; {folder} holds a {spec.language} one")
+    return spec
 
 
 def _model_folder(node: Node, context: BuildContext) -> Path:

@@ -134,6 +134,9 @@ class Graph(Component):
     def parts(self) -> list[Component]:
         return [node.component for node in self.root.walk()]
 
+    def outage(self) -> str | None:
+        return next((f"{part.name}: {down}" for part in self.parts() if (down := part.outage())), None)
+
     async def load(self) -> None:
         parts = self.parts()
         results = await asyncio.gather(*(part.load() for part in parts), return_exceptions=True)

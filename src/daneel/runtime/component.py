@@ -113,6 +113,10 @@ class Component:
     def metadata(self) -> Metadata:
         return Metadata(self.name, self.implementation)
 
+    def outage(self) -> str | None:
+        """Why a loaded component cannot serve just now (its process is restarting), or None when it can."""
+        return None
+
     def parts(self) -> list[Component]:
         """Components inside this one (a graph's nodes), each also served under its own name."""
         return []
@@ -182,3 +186,6 @@ class Wrapper(Component):
 
     def parts(self) -> list[Component]:
         return self.inner.parts()
+
+    def outage(self) -> str | None:
+        return self.inner.outage()

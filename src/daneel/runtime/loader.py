@@ -16,9 +16,10 @@ from typing import Any
 from daneel.errors import DaneelError, LoadError
 from daneel.observe.custom import UserMetrics
 from daneel.observe.telemetry import OFF, Telemetry
-from daneel.runtime import batching, folder, parameters, prepackaged, storage
+from daneel.runtime import batching, folder, languages, parameters, prepackaged, storage
 from daneel.runtime.component import Component, Kind
 from daneel.runtime.python import PythonComponent
+from daneel.spec.languages import Language, language_of
 from daneel.spec.model import Batching
 
 _SKIPPED = ("__pycache__", "node_modules")
@@ -32,6 +33,7 @@ class ComponentSpec:
     kind: Kind | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     batching: Batching | None = None  # None: the default for its implementation
+    language: Language = "python"  # nodejs and java run in a child process
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,7 @@ def is_model_folder(path: Path) -> bool:
         or (path / folder.S2I_FILE).is_file()
         or prepackaged.recognise(path) is not None
         or any(path.glob("*.py"))
+        or language_of(path) != "python"
     )
 
 
@@ -137,13 +140,17 @@ def model_subfolders(path: Path) -> list[Path]:
 
 def _from_folder(path: Path, name: str | None, default_name: str | None, extra: dict[str, Any]) -> ComponentSpec:
     config = folder.read_config(path)
-    implementation = config.implementation or prepackaged.recognise(path) or folder.find_class(path)
+    language = language_of(path) if config.implementation not in prepackaged.SERVERS else "python"
+    if language != "python":
+        implementation = languages.implementation_of(path, language, config.implementation)
+    else:
+        implementation = config.implementation or prepackaged.recognise(path) or folder.find_class(path)
     try:
         params = {**parameters.parse(config.parameters, f"{path / folder.CONFIG_FILE}: parameters"), **extra}
     except DaneelError as exc:
         raise LoadError(exc.message) from None
     name = name or config.name or default_name or path.name
-    return ComponentSpec(name, implementation, path, config.type, params, config.batching)
+    return ComponentSpec(name, implementation, path, config.type, params, config.batching, language)
 
 
 def _unique(specs: list[ComponentSpec]) -> list[ComponentSpec]:
@@ -162,7 +169,11 @@ def build(
     spec: ComponentSpec, policy: str = "auto", executor: Executor | None = None, telemetry: Telemetry = OFF
 ) -> Component:
     """The spec's component, batched as its `batching` says or as its implementation does by default."""
-    if spec.implementation in prepackaged.SERVERS:
+    if spec.language != "python" and spec.path is not None:
+        component: Component = languages.build(
+            spec.name, spec.language, spec.path, spec.parameters, spec.kind, spec.implementation
+        )
+    elif spec.implementation in prepackaged.SERVERS:
         component = prepackaged.build(spec.implementation, spec.name, spec.path, spec.parameters, policy, executor)
     else:
         metrics = UserMetrics(telemetry.metrics.registry) if telemetry.metrics else None

@@ -42,6 +42,11 @@ def implements(cls: type, method: str) -> bool:
 
 
 def infer_kind(cls: type) -> Kind:
+    return kind_of(lambda method: implements(cls, method) or implements(cls, f"{method}_raw"))
+
+
+def kind_of(has: Callable[[str], bool]) -> Kind:
+    """A component's kind by the first method of the contract it implements: predict first."""
     for method, kind in (
         ("predict", Kind.MODEL),
         ("route", Kind.ROUTER),
@@ -49,7 +54,7 @@ def infer_kind(cls: type) -> Kind:
         ("transform_input", Kind.TRANSFORMER),
         ("transform_output", Kind.OUTPUT_TRANSFORMER),
     ):
-        if implements(cls, method) or implements(cls, f"{method}_raw"):
+        if has(method):
             return kind
     return Kind.MODEL
 
@@ -157,14 +162,9 @@ class PythonComponent(Component):
             tags = {**(await self._optional("tags", {}) or {}), **tags}
         if "metrics" in self._calls:
             metrics = [*(await self._optional("metrics", []) or []), *metrics]
-        meta = dict(request_meta)
-        request_tags = meta.get("tags")
-        if tags or request_tags:
-            meta["tags"] = {**request_tags, **tags} if request_tags else tags
-        if metrics:
-            _check_metrics(metrics, self.name)
-            meta["metrics"] = metrics
-        return Payload(data, column_names(data, self._class_names()), meta)
+        return Payload(
+            data, column_names(data, self._class_names()), answer_meta(request_meta, tags, metrics, self.name)
+        )
 
     def _class_names(self) -> list[str] | None:
         found = getattr(self.obj, "class_names", None)
@@ -222,16 +222,32 @@ class PythonComponent(Component):
         return await self._optional("health_status", None)
 
     def metadata(self) -> Metadata:
-        meta = self._metadata
-        return Metadata(
-            name=str(meta.get("name", self.name)),
-            platform=str(meta.get("platform", "python")),
-            versions=[str(v) for v in meta.get("versions", [])],
-            inputs=_specs(meta.get("inputs")),
-            outputs=_specs(meta.get("outputs")),
-            custom=meta.get("custom") or {},
-            raw=meta or None,
-        )
+        return metadata_of(self._metadata, self.name, "python")
+
+
+def metadata_of(meta: dict[str, Any], name: str, platform: str) -> Metadata:
+    """A component's metadata from what its init_metadata returned, `name` and `platform` by default."""
+    return Metadata(
+        name=str(meta.get("name", name)),
+        platform=str(meta.get("platform", platform)),
+        versions=[str(v) for v in meta.get("versions", [])],
+        inputs=_specs(meta.get("inputs")),
+        outputs=_specs(meta.get("outputs")),
+        custom=meta.get("custom") or {},
+        raw=meta or None,
+    )
+
+
+def answer_meta(request_meta: dict[str, Any], tags: dict[str, Any], metrics: list[Any], name: str) -> dict[str, Any]:
+    """An answer's meta: the request's, with the component's tags merged in and its metrics checked."""
+    meta = dict(request_meta)
+    request_tags = meta.get("tags")
+    if tags or request_tags:
+        meta["tags"] = {**request_tags, **tags} if request_tags else tags
+    if metrics:
+        _check_metrics(metrics, name)
+        meta["metrics"] = metrics
+    return meta
 
 
 async def _run_load(load: Callable[[], Any], name: str) -> None:

@@ -17,6 +17,12 @@ from typing import Literal
 Language = Literal["python", "nodejs", "java"]
 LANGUAGES: tuple[Language, ...] = ("python", "nodejs", "java")
 DEFAULT_NODE_ENTRY = "MyModel.js"
+#: What makes a folder each language's, as error messages name it.
+MARKERS: dict[Language, tuple[str, ...]] = {
+    "python": ("a .py file with a class", "a saved model"),
+    "nodejs": ("package.json", "MyModel.js", "the .js file .s2i/environment's MODEL_NAME names"),
+    "java": ("pom.xml", "a .jar", ".java sources"),
+}
 _S2I_FILE = ".s2i/environment"
 _JAVA_SKIPPED = ("target", "node_modules", ".git")
 
@@ -33,13 +39,19 @@ def language_of(folder: Path) -> Language:
 
 
 def node_entry(folder: Path) -> Path | None:
-    """The Node.js file to load: `package.json`'s `main`, the s2i `MODEL_NAME`'s `.js` file, or `MyModel.js`."""
+    """The Node.js file to load: `package.json`'s `main`, the s2i `MODEL_NAME`'s `.js` file, or `MyModel.js`.
+
+    A `package.json` whose `main` (or `index.js`) is missing gives way to the s2i file or `MyModel.js`
+    where one is there, as in Seldon's s2i projects, whose `package.json` only lists dependencies.
+    """
     package = folder / "package.json"
     if package.is_file():
-        main = _package_main(package)
-        if main is not None:
-            return folder / main
-        return folder / "index.js"
+        main = folder / (_package_main(package) or "index.js")
+        return main if main.is_file() else _named_entry(folder) or main
+    return _named_entry(folder)
+
+
+def _named_entry(folder: Path) -> Path | None:
     named = s2i_model_name(folder)
     if named and (folder / f"{named}.js").is_file():
         return folder / f"{named}.js"

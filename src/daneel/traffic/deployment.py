@@ -124,6 +124,9 @@ class Deployment(Component):
     def parts(self) -> list[Component]:
         return [part for arm in self.arms() for part in [arm, *arm.parts()]]
 
+    def outage(self) -> str | None:
+        return next((down for arm in self.predictors if (down := arm.outage())), None)
+
     def _mirror(self, payload: Payload, main: asyncio.Future[Payload]) -> None:
         if len(self._shadow_tasks) >= self._max_shadow:
             self.shadow_stats.dropped += 1
