@@ -4,9 +4,10 @@
 that each piece leaves as soon as it is yielded), or return the whole text at once. It yields strings,
 each counted as one token, or `(text, tokens)` pairs where a piece holds another number of tokens.
 It is given the parameters its signature names (`max_tokens`, `temperature`, `top_p`, `stop`, `seed`;
-all of them with `**params`). The adapter stops pulling at `max_tokens` and cuts the text at a stop
-sequence, whether or not the class does so itself; stopping closes the class's generator, so its
-`finally` runs. The prompt's token count is the class's `count_tokens(text)`, or its words.
+all of them with `**params`). The adapter stops pulling at `max_tokens` and cuts the text before a
+stop sequence (even one split across pieces), whether or not the class does so itself; stopping closes
+the class's generator, so its `finally` runs. The prompt's token count is the class's
+`count_tokens(text)`, or its words.
 """
 
 from __future__ import annotations
@@ -54,23 +55,20 @@ class PythonGenerator:
     async def _pieces(self, request: GenerationRequest) -> AsyncIterator[Piece]:
         prompt_tokens = self._count(request.prompt)
         source = self._source(request)
-        produced, text, finish = 0, "", "stop"
+        produced, held, finish, stopped = 0, "", "stop", False
         try:
             async for chunk, tokens in source:
-                cut = _stop_at(text, chunk, request.stop)
-                if cut is not None:
-                    if cut:
-                        yield Piece(cut, tokens)
-                    break
-                text += chunk
+                text, held, stopped = _stop_at(held + chunk, request.stop)
                 produced += tokens
-                yield Piece(chunk, tokens)
+                yield Piece(text, tokens)
+                if stopped:
+                    break
                 if produced >= request.max_tokens:
                     finish = "length"
                     break
         finally:
             await source.aclose()
-        yield Piece("", 0, _reason(finish), prompt_tokens)
+        yield Piece(held, 0, _reason(finish), prompt_tokens)
 
     async def _source(self, request: GenerationRequest) -> AsyncGenerator[tuple[str, int]]:
         """The class's pieces as (text, tokens), whatever kind of generator it wrote."""
@@ -149,18 +147,19 @@ def _param(request: GenerationRequest, key: str) -> Any:
     return list(value) if key == "stop" else value
 
 
-def _stop_at(before: str, chunk: str, stops: tuple[str, ...]) -> str | None:
-    """The part of `chunk` before the first stop sequence in `before + chunk`; None if none is there.
+def _stop_at(text: str, stops: tuple[str, ...]) -> tuple[str, str, bool]:
+    """What of the unsent `text` may be sent, what is held back, and whether a stop sequence was reached.
 
-    A piece already sent is not taken back: where a stop sequence began in it, that beginning stays.
+    Text before the first stop sequence is sent, the sequence and what follows it dropped. Without one,
+    the end of `text` that could begin a stop sequence is held back until the next piece tells.
     """
     if not stops:
-        return None
-    joined = before + chunk
-    found = [index for index in (joined.find(stop) for stop in stops if stop) if index >= 0]
-    if not found:
-        return None
-    return chunk[: max(0, min(found) - len(before))]
+        return text, "", False
+    found = [index for index in (text.find(stop) for stop in stops) if index >= 0]
+    if found:
+        return text[: min(found)], "", True
+    keep = max((n for stop in stops for n in range(1, len(stop)) if text.endswith(stop[:n])), default=0)
+    return text[: len(text) - keep], text[len(text) - keep :], False
 
 
 def _reason(finish: str) -> FinishReason:
