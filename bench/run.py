@@ -27,6 +27,7 @@ import extras
 import lineup
 import prepare
 import report
+import streaming
 from load import write_script
 from measure import Bench, run_all
 from report import Row, Section
@@ -41,6 +42,7 @@ EXTRAS: dict[str, Callable[[Bench, list[Row]], Section]] = {
     "graph": extras.graph,
     "observability": extras.observability,
     "memory": extras.memory,
+    "streaming": lambda bench, rows: streaming.section(bench.tools.daneel, bench.tools.work, bench.duration),
 }
 FULL_ONLY = ("memory",)  # extras a quick run leaves out unless --extras names them
 
