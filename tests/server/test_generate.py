@@ -21,7 +21,8 @@ TOKEN = "generate-t0ken_81c2"
 CHAT = {"model": "writer", "messages": [{"role": "user", "content": "x"}]}
 
 #: A sync generator, stepped on a thread: prompts starting with `gate:` wait, after their first piece,
-#: for the named file; `endless:` ones write "closed" to the named file once closed; others echo.
+#: for the named file; `endless:` ones write "closed" to the named file once closed; `fail` fails after a
+#: piece; others echo.
 WRITER = """
     import time
     from pathlib import Path
@@ -38,6 +39,9 @@ WRITER = """
                 yield " world"
                 yield "!"
                 return
+            if prompt == "fail":
+                yield "so far"
+                raise RuntimeError("the weights are gone")
             if prompt.startswith("endless:"):
                 try:
                     while True:
@@ -125,6 +129,19 @@ def test_a_client_that_disconnects_stops_the_generation(
         assert next(events(response.iter_lines()))["text_output"] == "la "
     wait_for(lambda: record.exists(), "the generator to be closed after the client left")
     assert record.read_text() == "closed"
+
+
+def test_an_error_after_the_first_piece_is_the_streams_last_event(server: Server) -> None:
+    message = "writer.generate raised RuntimeError: the weights are gone"
+    with httpx.stream("POST", f"{server.url}/v2/models/writer/generate_stream", json={"text_input": "fail"}) as v2:
+        assert [e.get("text_output", e.get("error")) for e in events(v2.iter_lines())] == ["so far", message]
+    body = {"model": "writer", "prompt": "fail", "stream": True}
+    with httpx.stream("POST", f"{server.url}/v1/completions", json=body) as openai_stream:
+        lines = [line for line in openai_stream.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    assert json.loads(lines[-2][len("data: ") :])["error"]["message"] == message
+    whole = requests.post(f"{server.url}/v2/models/writer/generate", json={"text_input": "fail"}, timeout=30)
+    assert (whole.status_code, whole.json()) == (500, {"error": message})
 
 
 def test_completions_through_the_openai_client(client: openai.OpenAI) -> None:

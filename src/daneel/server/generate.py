@@ -296,7 +296,8 @@ async def _stream(
     except BaseException:
         await generation.close(pieces)
         raise
-    return http.Stream(200, b"", http.SSE, chunks=_events(first, pieces, encode, error, done))
+    request_id = context.current().request_id  # the stream is sent once the request's context has closed
+    return http.Stream(200, b"", http.SSE, chunks=_events(first, pieces, encode, error, done, request_id))
 
 
 async def _events(
@@ -305,6 +306,7 @@ async def _events(
     encode: Encode,
     error: Callable[[DaneelError], Any],
     done: bool,
+    request_id: str,
 ) -> AsyncGenerator[bytes]:
     try:
         piece = first
@@ -315,7 +317,6 @@ async def _events(
     except DaneelError as exc:  # the status has gone: the error is the stream's last event
         yield _event(error(exc))
     except Exception:
-        request_id = context.current().request_id
         log.exception("unexpected error while streaming (request %s)", request_id)
         yield _event(error(internal_error(request_id)))
     finally:
