@@ -131,6 +131,16 @@ def test_a_client_that_disconnects_stops_the_generation(
     assert record.read_text() == "closed"
 
 
+def test_a_client_that_gives_up_on_a_whole_answer_stops_the_generation(
+    server: Server, tmp_path: Path, wait_for: Callable[..., None]
+) -> None:
+    record = tmp_path / "record"
+    body = {"model": "writer", "prompt": f"endless:{record}", "max_tokens": 1_000_000}
+    with pytest.raises(httpx.ReadTimeout):  # the client stops waiting and closes its connection
+        httpx.post(f"{server.url}/v1/completions", json=body, timeout=httpx.Timeout(30, read=1))
+    wait_for(lambda: record.exists(), "the generator to be closed after the client left")
+
+
 def test_an_error_after_the_first_piece_is_the_streams_last_event(server: Server) -> None:
     message = "writer.generate raised RuntimeError: the weights are gone"
     with httpx.stream("POST", f"{server.url}/v2/models/writer/generate_stream", json={"text_input": "fail"}) as v2:

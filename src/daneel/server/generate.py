@@ -59,7 +59,7 @@ class Generation:
 
     async def generate(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         name, generator, request = await self._v2(scope, receive, model, version)
-        text, last = await _joined(generator.generate(request))
+        text, last = await http.unless_gone(receive, _joined(generator.generate(request)))
         answer = {"model_name": name, "model_version": version or "", "text_output": text}
         return json_response({**answer, **_v2_finish(last)})
 
@@ -70,7 +70,8 @@ class Generation:
             event = {"model_name": name, "model_version": version or "", "text_output": piece.text}
             return [{**event, **_v2_finish(piece)} if piece.finish_reason else event]
 
-        return await _stream(generator.generate(request), encode, lambda exc: {"error": exc.message}, done=False)
+        error = _v2_error
+        return await _stream(receive, generator.generate(request), encode, error, done=False)
 
     async def _v2(
         self, scope: Scope, receive: Any, model: str | None, version: str | None
@@ -101,7 +102,7 @@ class Generation:
         request = _request(prompt, body, {})
         head = _head("cmpl", "text_completion", name)
         if not _streams(body):
-            text, last = await _joined(generator.generate(request))
+            text, last = await http.unless_gone(receive, _joined(generator.generate(request)))
             choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": last.finish_reason}
             return json_response({**head, "choices": [choice], "usage": _usage(last, _completion_tokens(last))})
         usage = _Usage(_include_usage(body))
@@ -110,7 +111,7 @@ class Generation:
             choice = {"index": 0, "text": piece.text, "logprobs": None, "finish_reason": piece.finish_reason}
             return [{**head, "choices": [choice]}, *usage.chunks(head, piece)]
 
-        return await _stream(generator.generate(request), encode, _openai_event)
+        return await _stream(receive, generator.generate(request), encode, _openai_event)
 
     async def chat_completions(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         body = await self._body(scope, receive)
@@ -122,7 +123,7 @@ class Generation:
         request = _request(prompt, fields, where)
         head = _head("chatcmpl", "chat.completion", name)
         if not _streams(body):
-            text, last = await _joined(generator.generate(request))
+            text, last = await http.unless_gone(receive, _joined(generator.generate(request)))
             message = {"role": "assistant", "content": text}
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": last.finish_reason}
             return json_response({**head, "choices": [choice], "usage": _usage(last, _completion_tokens(last))})
@@ -138,7 +139,7 @@ class Generation:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": piece.finish_reason}
             return [{**head, "choices": [choice]}, *usage.chunks(head, piece)]
 
-        return await _stream(generator.generate(request), encode, _openai_event)
+        return await _stream(receive, generator.generate(request), encode, _openai_event)
 
     async def models(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         listed = [{"id": name, "object": "model", "created": 0, "owned_by": "daneel"} for name in self._listed()]
@@ -288,11 +289,11 @@ async def _joined(pieces: AsyncIterator[Piece]) -> tuple[str, Piece]:
 
 
 async def _stream(
-    pieces: AsyncIterator[Piece], encode: Encode, error: Callable[[DaneelError], Any], done: bool = True
+    receive: Any, pieces: AsyncIterator[Piece], encode: Encode, error: Callable[[DaneelError], Any], done: bool = True
 ) -> Response:
     """An SSE answer of the pieces; the first is awaited here, so that an error before it is the answer's status."""
     try:
-        first = await anext(pieces, None)
+        first = await http.unless_gone(receive, anext(pieces, None))
     except BaseException:
         await generation.close(pieces)
         raise
@@ -327,6 +328,10 @@ async def _events(
 
 def _event(value: Any) -> bytes:
     return b"data: " + jsonwire.dumps(value) + b"\n\n"
+
+
+def _v2_error(exc: DaneelError) -> Any:
+    return {"error": exc.message}
 
 
 def _openai_event(exc: DaneelError) -> Any:

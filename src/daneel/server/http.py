@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import orjson
@@ -21,6 +21,7 @@ from daneel.errors import DaneelError, ErrorCode, InvalidInput, Overloaded, Payl
 from daneel.protocol import binary, jsonwire, v1, v2
 
 Scope = dict[str, Any]
+T = TypeVar("T")
 
 log = logging.getLogger("daneel.rest")
 
@@ -256,6 +257,24 @@ async def _send_chunks(send_fn: Any, chunks: AsyncIterator[bytes]) -> None:
     async for chunk in chunks:
         await send_fn({"type": "http.response.body", "body": chunk, "more_body": True})
     await send_fn({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def unless_gone(receive: Any, call: Awaitable[T]) -> T:
+    """`call`'s result; cancelled as soon as the client disconnects (the request's body has been read before).
+
+    For work whose answer is sent only at its end, so that a client that gave up does not keep it running.
+    """
+    work = asyncio.ensure_future(call)
+    watching = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((work, watching), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watching.cancel()
+        work.cancel()
+        await asyncio.gather(work, watching, return_exceptions=True)
+    if work.cancelled():
+        raise InvalidInput("", "the client disconnected before the answer was ready")
+    return work.result()
 
 
 async def _disconnected(receive: Any) -> None:

@@ -150,15 +150,16 @@ class RestApp:
         for name, value in context.response_headers.items():
             response.headers.append((name.encode("latin-1"), value.encode("latin-1")))
         response.headers.append((_REQUEST_ID, context.request_id.encode("latin-1")))
-        streamed = isinstance(response, http.Stream)
         if isinstance(response, http.Stream):  # a stream's time is all of it, to its last piece
             await http.send_stream(send, receive, response)
-        if meter is None:
-            if not streamed:
-                await http.send(send, response)
+            if meter is None:
+                return
+            seconds = time.perf_counter() - start
+        elif meter is None:
+            await http.send(send, response)
             return
-        seconds = time.perf_counter() - start
-        if not streamed:
+        else:
+            seconds = time.perf_counter() - start
             await http.send(send, response)  # the answer leaves first; counting it can wait a moment
         in_flight.dec()
         meter.done(route.model, route.service, context.predictor, str(response.status), seconds)
@@ -166,8 +167,8 @@ class RestApp:
     def _span(self, scope: Scope, route: Route, context: RequestContext) -> SpanScope:
         """A traced request's server span: requests to models only, as for metrics, not health checks."""
         assert self.tracing is not None
-        protocol, model = "seldon" if route.seldon else "v2", self.dataplane.labels(route.model)[0]
-        return self.tracing.http(scope["method"], route.service, protocol, model, context)
+        model = self.dataplane.labels(route.model)[0]
+        return self.tracing.http(scope["method"], route.service, route.protocol, model, context)
 
     def _handler(self, scope: Scope, route: Route) -> Handler:
         """The route's handler for the request's method; called by the caller, not here (one coroutine less)."""
