@@ -279,3 +279,14 @@ def test_a_token_guards_generation_where_inference_is_guarded(guarded: Server) -
     body = {"text_input": "ok"}
     with httpx.stream("POST", f"{guarded.url}/v2/models/writer/generate_stream", json=body, headers=headers) as ok:
         assert [event["text_output"] for event in events(ok.iter_lines())] == ["OK ", ""]
+
+
+def test_the_openapi_documents_list_generation_where_a_model_generates(server: Server) -> None:
+    paths = requests.get(f"{server.url}/openapi.json", timeout=30).json()["paths"]
+    assert {"/v1/completions", "/v1/chat/completions", "/v1/models"} <= set(paths)
+    errors = paths["/v1/completions"]["post"]["responses"]["400"]["content"]["application/json"]["schema"]
+    assert errors == {"$ref": "#/components/schemas/OpenAIError"}
+    writer = requests.get(f"{server.url}/v2/models/writer/openapi.json", timeout=30).json()["paths"]
+    assert {"/v2/models/writer/generate", "/v2/models/writer/generate_stream"} <= set(writer)
+    iris = requests.get(f"{server.url}/v2/models/iris/openapi.json", timeout=30).json()["paths"]
+    assert not [path for path in iris if "generate" in path]
