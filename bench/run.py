@@ -28,6 +28,7 @@ import languages
 import lineup
 import prepare
 import report
+import streaming
 from load import write_script
 from measure import Bench, run_all
 from report import Row, Section
@@ -44,6 +45,7 @@ EXTRAS: dict[str, Callable[[Bench, list[Row]], Section]] = {
     "memory": extras.memory,
     "large-request": extras.large_request,
     "languages": languages.languages,
+    "streaming": lambda bench, rows: streaming.section(bench.tools.daneel, bench.tools.work, bench.duration),
 }
 FULL_ONLY = ("memory",)  # extras a quick run leaves out unless --extras names them
 

@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from daneel.dataplane.repository import Entry, Repository, State
-from daneel.errors import DaneelError, ErrorCode, ModelError, ModelTimeout, NotFound, NotReady, describe
+from daneel.errors import DaneelError, ErrorCode, InvalidInput, ModelError, ModelTimeout, NotFound, NotReady, describe
 from daneel.observe import custom, logs
 from daneel.observe.payloads import PayloadLogs
 from daneel.observe.telemetry import OFF, Telemetry
 from daneel.protocol import binary, context, v1, v2
 from daneel.protocol.payload import Payload
 from daneel.runtime.component import Component
+from daneel.runtime.generation import Generator
 from daneel.version import __version__
 
 T = TypeVar("T")
@@ -173,6 +174,27 @@ class DataPlane:
         if versions and version not in versions:
             raise NotFound(f"model {model!r} has no version {version!r}; it has {', '.join(versions)}")
         return component
+
+    def generator(self, model: str | None, version: str | None = None) -> tuple[str, Generator]:
+        """The served name of `model` (None: the default model) and what generates its text.
+
+        NotFound for a name not served; InvalidInput, naming `model`, for a model that does not generate text.
+        """
+        component = self._versioned(model, version) if model else self.repository.default()
+        found = component.generator()
+        if found is None:
+            generating = self.generating_models()
+            hint = f"; these do: {', '.join(generating)}" if generating else "; no model served here does"
+            raise InvalidInput("model", f"model {component.name!r} does not generate text{hint}")
+        return component.name, found
+
+    def generates(self, model: str, version: str | None = None) -> bool:
+        """Whether `model` (ready) generates text."""
+        return self._versioned(model, version).generator() is not None
+
+    def generating_models(self) -> list[str]:
+        """The names of the models that generate text and are ready."""
+        return [name for name, entry in self.repository.entries.items() if _generates(entry)]
 
     @staticmethod
     def server_metadata() -> dict[str, Any]:
@@ -372,6 +394,10 @@ def _log_failure(message: str, exc: BaseException) -> None:
     while root.__cause__ is not None:
         root = root.__cause__
     log.error("%s", message, exc_info=None if isinstance(root, DaneelError) else root)
+
+
+def _generates(entry: Entry) -> bool:
+    return entry.state is State.READY and entry.component is not None and entry.component.generator() is not None
 
 
 def _unencodable(model: str, exc: Exception) -> ModelError:

@@ -15,6 +15,7 @@ from typing import Any
 from daneel.errors import NotImplementedByModel
 from daneel.protocol.payload import Payload
 from daneel.protocol.v1 import Feedback
+from daneel.runtime.generation import Generator
 
 
 class Kind(enum.Enum):
@@ -121,6 +122,10 @@ class Component:
         """Components inside this one (a graph's nodes), each also served under its own name."""
         return []
 
+    def generator(self) -> Generator | None:
+        """What generates text for this component (itself, where it implements Generator); None if it does not."""
+        return self if isinstance(self, Generator) else None
+
     async def close(self) -> None:
         """Release connections and files; called once when the server stops or the model is unloaded."""
 
@@ -189,3 +194,6 @@ class Wrapper(Component):
 
     def outage(self) -> str | None:
         return self.inner.outage()
+
+    def generator(self) -> Generator | None:
+        return self.inner.generator()

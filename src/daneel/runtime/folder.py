@@ -23,7 +23,7 @@ from daneel.spec.model import Batching
 CONFIG_FILE = "daneel.yaml"
 S2I_FILE = ".s2i/environment"
 _METHODS = ("predict", "transform_input", "transform_output", "route", "aggregate", "send_feedback")
-CONTRACT = _METHODS + tuple(f"{m}_raw" for m in _METHODS)
+CONTRACT = (*_METHODS, *(f"{m}_raw" for m in _METHODS), "generate")  # generate: text generation (generation.md)
 
 
 class FolderConfig(BaseModel):
@@ -124,7 +124,7 @@ def find_class(folder: Path) -> str:
     if not candidates:
         raise LoadError(
             f"{folder}: no model found; expected {', '.join(prepackaged.model_files())}, a .py file with a class"
-            f" that has one of {', '.join(_METHODS)} (or their _raw forms), or a {CONFIG_FILE}"
+            f" that has one of {', '.join(_METHODS)} (or their _raw forms) or generate, or a {CONFIG_FILE}"
         )
     raise LoadError(f"{folder}: several classes ({', '.join(candidates)}); name one as implementation in {CONFIG_FILE}")
 

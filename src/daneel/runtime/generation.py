@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 FinishReason = Literal["stop", "length"]
 
@@ -55,3 +55,10 @@ class Generator(Protocol):
     def chat_prompt(self, messages: Sequence[Mapping[str, str]]) -> str:
         """The prompt that a chat's messages (`role`, `content`) make for this model (its chat template)."""
         ...
+
+
+async def close(pieces: AsyncIterator[Any]) -> None:
+    """Stop a generation: close its iterator where it can be closed (an async generator can), else let it be."""
+    aclose = getattr(pieces, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -23,9 +23,11 @@ from daneel.protocol.payload import Payload
 from daneel.protocol.v1 import Feedback
 from daneel.runtime.base import Model
 from daneel.runtime.component import Component, Kind, Metadata, TensorSpec
+from daneel.runtime.generation import Generator
 from daneel.runtime.imports import import_class
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
+from daneel.runtime.python_generator import PythonGenerator
 
 DATA_METHODS = ("predict", "transform_input", "transform_output", "route")
 OTHER_METHODS = ("aggregate", "send_feedback", "tags", "metrics", "health_status", "init_metadata")
@@ -90,6 +92,7 @@ class PythonComponent(Component):
         self._calls: dict[str, Invoker] = {}
         self._metadata: dict[str, Any] = {}
         self.obj: Any = None
+        self._generator: PythonGenerator | None = None
 
     async def load(self) -> None:
         self._cls = await asyncio.to_thread(import_class, self.implementation, self._path)
@@ -104,6 +107,15 @@ class PythonComponent(Component):
             if implements(self._cls, method):
                 self._calls[method] = self._invoker(getattr(self.obj, method), method)
         self._metadata = await self._optional("init_metadata", {}) or {}
+        if callable(getattr(self._cls, "generate", None)):
+            self._generator = PythonGenerator(self.obj, self.name)
+
+    def generator(self) -> Generator | None:
+        return self._generator
+
+    async def close(self) -> None:
+        if self._generator is not None:
+            self._generator.close()
 
     def _init_metrics(self, metrics: UserMetrics) -> None:
         """Give the instance the server's metrics API, to define series of its own (a dict's worth of work)."""

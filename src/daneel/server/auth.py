@@ -8,7 +8,8 @@ for the browser to ask for a token.
     repository  /v2/repository/..., gRPC ModelRepositoryService, the console's data (/console/api/...)
     metrics     /metrics, on the HTTP port and the metrics port
     feedback    Seldon's feedback paths
-    inference   predictions and V2 inference, server and model metadata, /docs and /openapi.json
+    inference   predictions and V2 inference, server and model metadata, /docs and /openapi.json,
+                text generation (/v2/models/.../generate[_stream], the OpenAI-compatible /v1/...)
 
 A client sends `Authorization: Bearer TOKEN` (over gRPC, as `authorization` metadata). Tokens are
 compared in constant time, and never written to a log.
@@ -97,6 +98,8 @@ def rest_group(path: str) -> str | None:
         return found
     if path.startswith(("/v2/repository/", "/console/api/")):
         return "repository"
+    if path.startswith("/v1/"):
+        return "inference"
     if path.startswith("/v2/models/"):
         return None if path.endswith("/ready") else "inference"
     return None
@@ -154,8 +157,11 @@ class Guard:
         if scope["type"] == "http" and self.auth.guards(rest_group(scope["path"])):
             refused = self.auth.refusal(http.header(scope, b"authorization"))
             if refused is not None:
-                seldon = not _strip_gateway(scope["path"]).startswith("/v2")
-                response = http.error_response(Unauthenticated(refused), seldon)
+                path = _strip_gateway(scope["path"])
+                if path.startswith("/v1/"):  # OpenAI's clients read OpenAI's error shape
+                    response = http.openai_error(Unauthenticated(refused))
+                else:
+                    response = http.error_response(Unauthenticated(refused), not path.startswith("/v2"))
                 response.headers.append((b"www-authenticate", b'Bearer realm="daneel"'))
                 await http.send(send, response)
                 return

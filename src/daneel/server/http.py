@@ -6,10 +6,13 @@ set known at start, and the hot path should cost a dict lookup, not a framework.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import orjson
@@ -18,6 +21,9 @@ from daneel.errors import DaneelError, ErrorCode, InvalidInput, Overloaded, Payl
 from daneel.protocol import binary, jsonwire, v1, v2
 
 Scope = dict[str, Any]
+T = TypeVar("T")
+
+log = logging.getLogger("daneel.rest")
 
 #: The one table from daneel's error codes to HTTP statuses.
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -45,6 +51,16 @@ class Response:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Stream(Response):
+    """A response whose body is sent chunk by chunk as `chunks` yields them (server-sent events)."""
+
+    chunks: AsyncGenerator[bytes] | None = None
+
+
+SSE = b"text/event-stream; charset=utf-8"
+
+
 def json_response(value: Any, status: int = 200) -> Response:
     return Response(status, jsonwire.dumps(value))
 
@@ -67,6 +83,19 @@ def error_response(exc: DaneelError, seldon: bool) -> Response:
     if isinstance(exc, Overloaded):
         response.headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
     return response
+
+
+#: OpenAI's error `type` by HTTP status; others are "invalid_request_error" (4xx) or "server_error".
+_OPENAI_TYPES = {401: "authentication_error", 404: "not_found_error", 503: "server_error"}
+
+
+def openai_error(exc: DaneelError) -> Response:
+    """The error in OpenAI's shape: {"error": {"message", "type", "param", "code"}}, `param` naming the field."""
+    status = HTTP_STATUS[exc.code]
+    kind = _OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+    param = getattr(exc, "field", "") or None
+    error = {"message": exc.message, "type": kind, "param": param, "code": exc.code.value}
+    return json_response({"error": error}, status)
 
 
 def method_not_allowed(method: str, path: str, allowed: list[str], seldon: bool) -> Response:
@@ -204,3 +233,51 @@ async def send(send_fn: Any, response: Response) -> None:
         headers += response.headers
     await send_fn({"type": "http.response.start", "status": response.status, "headers": headers})
     await send_fn({"type": "http.response.body", "body": response.body})
+
+
+async def send_stream(send_fn: Any, receive: Any, response: Stream) -> None:
+    """Send `response`'s chunks as they come; a client that disconnects closes them (and what feeds them)."""
+    assert response.chunks is not None
+    headers = [(b"content-type", response.content_type), (b"cache-control", b"no-cache"), *response.headers]
+    await send_fn({"type": "http.response.start", "status": response.status, "headers": headers})
+    sending = asyncio.ensure_future(_send_chunks(send_fn, response.chunks))
+    watching = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((sending, watching), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sending, watching):
+            task.cancel()
+        await asyncio.gather(sending, watching, return_exceptions=True)
+        await response.chunks.aclose()
+    if not sending.cancelled() and sending.exception() is not None:
+        log.error("a streamed response failed", exc_info=sending.exception())
+
+
+async def _send_chunks(send_fn: Any, chunks: AsyncIterator[bytes]) -> None:
+    async for chunk in chunks:
+        await send_fn({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send_fn({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def unless_gone(receive: Any, call: Awaitable[T]) -> T:
+    """`call`'s result; cancelled as soon as the client disconnects (the request's body has been read before).
+
+    For work whose answer is sent only at its end, so that a client that gave up does not keep it running.
+    """
+    work = asyncio.ensure_future(call)
+    watching = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((work, watching), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watching.cancel()
+        work.cancel()
+        await asyncio.gather(work, watching, return_exceptions=True)
+    if work.cancelled():
+        raise InvalidInput("", "the client disconnected before the answer was ready")
+    return work.result()
+
+
+async def _disconnected(receive: Any) -> None:
+    """Return once the client has gone (the request's body has been read before)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

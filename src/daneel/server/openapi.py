@@ -22,7 +22,7 @@ from daneel.errors import ErrorCode
 from daneel.protocol import schemas
 from daneel.protocol.datatypes import DATATYPES
 from daneel.protocol.schemas import Schema, ref
-from daneel.server import console
+from daneel.server import console, generate_schemas
 from daneel.server.http import HTTP_STATUS
 from daneel.version import __version__
 
@@ -61,6 +61,7 @@ class Operation:
     description: str = ""
     body_required: bool = True
     query: Schema | None = None  # Seldon's GET: the message as the query parameter `json`
+    error_schema: str = ""  # the errors' schema where the path's protocol does not decide it (OpenAI's)
 
 
 def _json(schema: Schema) -> dict[str, Schema]:
@@ -170,6 +171,7 @@ def _operations() -> dict[str, dict[str, Operation]]:
         },
         "/docs": {"GET": _text("docs", "Interactive API docs", "docs", media="text/html")},
     }
+    operations.update(_generation())
     page = _text("console", "The console", "console", "What the server holds, live figures, a try-it panel.", _HTML)
     operations.update({"/": {"GET": page}, "/console": {"GET": replace(page, id="console_page")}})
     operations["/console/"] = {"GET": replace(page, id="console_page_slash")}
@@ -179,7 +181,60 @@ def _operations() -> dict[str, dict[str, Operation]]:
     return operations
 
 
+def _generation() -> dict[str, dict[str, Operation]]:
+    """V2's generate extension and the OpenAI-compatible paths (docs/generation.md)."""
+    errors = (*_BODY, *_MODEL)
+    generate = Operation(
+        "generate",
+        "Generate text",
+        "generate",
+        _json(ref("GenerateResponse")),
+        _json(ref("GenerateRequest")),
+        errors,
+        "The whole continuation of `text_input` as one JSON object; 400 for a model that does not generate text.",
+    )
+    stream = replace(generate, id="generate_stream", summary="Generate text, streamed as server-sent events")
+    stream = replace(stream, answer=generate_schemas.events("`data: {GenerateResponse}` per piece"))
+    openai = replace(generate, tag="openai", error_schema="OpenAIError", description="")
+    streamed = "With `stream: true`, server-sent events: `data: {chunk}` per piece, then `data: [DONE]`."
+    return {
+        f"{MODEL}/generate": {"POST": generate},
+        f"{MODEL}/generate_stream": {"POST": stream},
+        "/v1/completions": {
+            "POST": replace(
+                openai,
+                id="completions",
+                summary="Complete a prompt (OpenAI-compatible)",
+                answer={**_json(ref("Completion")), **generate_schemas.events("text_completion chunks")},
+                body=_json(ref("CompletionRequest")),
+                description=streamed,
+            )
+        },
+        "/v1/chat/completions": {
+            "POST": replace(
+                openai,
+                id="chat_completions",
+                summary="Answer a chat (OpenAI-compatible)",
+                answer={**_json(ref("ChatCompletion")), **generate_schemas.events("chat.completion.chunk chunks")},
+                body=_json(ref("ChatCompletionRequest")),
+                description=streamed,
+            )
+        },
+        "/v1/models": {
+            "GET": replace(
+                openai,
+                id="openai_models",
+                summary="The models that generate text",
+                answer=_json(ref("ModelList")),
+                body=None,
+                errors=(),
+            )
+        },
+    }
+
+
 _HTML = "text/html"
+_GENERATE_PATHS = ("/generate", "/generate_stream")
 _CONSOLE_DATA = {
     "models": "The console's data: every model, deployment and graph node with its state (docs/console.md)",
     "figures": "The console's data: request, latency and detector totals summed over the workers",
@@ -216,6 +271,8 @@ _TAGS = {
     "repository": "The model repository extension",
     "metrics": "Metrics",
     "docs": "These documents",
+    "generate": "Text generation: V2's generate extension (docs/generation.md)",
+    "openai": "OpenAI-compatible text generation (docs/generation.md)",
     "console": "The console in the browser, and the data it reads (docs/console.md)",
     "gateway": "The same endpoints as Seldon's gateway addresses them: /seldon/{namespace}/{deployment}/...",
 }
@@ -229,13 +286,16 @@ def document(templates: Iterable[tuple[str, str]], is_seldon: IsSeldon) -> Docum
         for template, method in templates:
             path = prefix + template
             paths.setdefault(path, {})[method.lower()] = _operation(template, path, method, is_seldon)
-    return _assemble(paths, schemas.components(), _parameters(), "daneel")
+    return _assemble(paths, schemas.components() | generate_schemas.schemas(), _parameters(), "daneel")
 
 
-def model_document(metadata: dict[str, Any], templates: Iterable[tuple[str, str]], is_seldon: IsSeldon) -> Document:
+def model_document(
+    metadata: dict[str, Any], templates: Iterable[tuple[str, str]], is_seldon: IsSeldon, generates: bool = False
+) -> Document:
     """One model's document: its V2 paths with its name in them, the inference bodies typed by its metadata.
 
-    Versioned paths are listed only when the model declares versions (it answers any version otherwise).
+    Versioned paths are listed only when the model declares versions (it answers any version otherwise), and
+    the generate extension's only for a model that `generates` text.
     """
     name, versions = str(metadata["name"]), [str(v) for v in metadata.get("versions") or []]
     parameters = _parameters()
@@ -245,9 +305,11 @@ def model_document(metadata: dict[str, Any], templates: Iterable[tuple[str, str]
     for template, method in templates:
         if not template.startswith(MODEL) or (VERSION in template and not versions):
             continue
+        if not generates and template.endswith(_GENERATE_PATHS):
+            continue
         path = template.replace("{model_name}", quote(name, safe=""))
         paths.setdefault(path, {})[method.lower()] = _operation(template, path, method, is_seldon)
-    components = schemas.components()
+    components = schemas.components() | generate_schemas.schemas()
     components |= _typed(metadata.get("inputs") or [], metadata.get("outputs") or [])
     return _assemble(paths, components, parameters, f"daneel: model {name}")
 
@@ -306,7 +368,8 @@ def _operation(template: str, path: str, method: str, is_seldon: IsSeldon) -> di
     if entry.body is not None:
         content = {media: {"schema": schema} for media, schema in entry.body.items()}
         operation["requestBody"] = {"required": entry.body_required, "content": content}
-    operation["responses"] = {"200": _answer(entry), **_errors(entry.errors, is_seldon(_concrete(path)))}
+    shape = entry.error_schema or ("SeldonError" if is_seldon(_concrete(path)) else "V2Error")
+    operation["responses"] = {"200": _answer(entry), **_errors(entry.errors, shape)}
     if entry.query is not None:
         # A query string too long for the HTTP server is refused before daneel sees it, in plain text.
         operation["responses"]["400"]["content"] = {**operation["responses"]["400"]["content"], **_PLAIN}
@@ -336,12 +399,12 @@ def _answer(entry: Operation) -> dict[str, Any]:
     return answer
 
 
-def _errors(codes: tuple[ErrorCode, ...], seldon: bool) -> dict[str, Any]:
+def _errors(codes: tuple[ErrorCode, ...], shape: str) -> dict[str, Any]:
     """The error answers, by status, in the path's protocol's shape; each lists the errors it stands for."""
     by_status: dict[int, list[str]] = {}
     for code in (*codes, *_ALWAYS):
         by_status.setdefault(HTTP_STATUS[code], []).append(code.value.replace("_", " "))
-    schema = {_JSON: {"schema": ref("SeldonError" if seldon else "V2Error")}}
+    schema = {_JSON: {"schema": ref(shape)}}
     errors: dict[str, Any] = {}
     for status, names in sorted(by_status.items()):
         errors[str(status)] = {"description": "; ".join(dict.fromkeys(names)), "content": schema}

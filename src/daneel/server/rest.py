@@ -23,6 +23,7 @@ from daneel.protocol.context import REQUEST_ID_HEADER, RequestContext, request_c
 from daneel.server import http, openapi
 from daneel.server.bodies import Decoder
 from daneel.server.console import Console
+from daneel.server.generate import Generation
 from daneel.server.http import Response, Scope, json_response
 
 log = logging.getLogger("daneel.rest")
@@ -43,6 +44,7 @@ _SELDON_POST = {
 }
 _FEEDBACK = frozenset(path for path, method in _SELDON_POST.items() if method == "send-feedback")
 _REPOSITORY_MODELS = "/v2/repository/models/"
+_OPENAI = "/v1/"
 _TEXT = b"text/plain; charset=utf-8"
 _REQUEST_ID = REQUEST_ID_HEADER.encode("latin-1")
 PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
@@ -61,6 +63,11 @@ class Route:
     model: str | None = None
     version: str | None = None
     service: str = ""  # for inference and feedback: the path as metrics name it; other paths are not measured
+    openai: bool = False  # an OpenAI-compatible path (/v1/...): errors take OpenAI's shape
+
+    @property
+    def protocol(self) -> str:
+        return "openai" if self.openai else "seldon" if self.seldon else "v2"
 
 
 class RestApp:
@@ -92,6 +99,9 @@ class RestApp:
             ("infer",): {"POST": self._infer},
             ("openapi.json",): {"GET": self._model_openapi},
         }
+        generation = Generation(dataplane, max_body_bytes)  # V2's generate extension, OpenAI's completions
+        self._model_routes.update(generation.model_routes())
+        self.routes.update(generation.routes())
         self._repository_routes: dict[str, dict[str, Handler]] = {
             "load": {"POST": self._load_model},
             "unload": {"POST": self._unload_model},
@@ -101,12 +111,12 @@ class RestApp:
         # Routing a path is pure, so each distinct path is parsed once rather than on every request.
         self.route = functools.lru_cache(maxsize=_ROUTES_KEPT)(self._resolve)
         metrics = dataplane.telemetry.metrics
-        self.meters: dict[bool, RequestMeter] | None = None
+        self.meters: dict[str, RequestMeter] | None = None
         if metrics is not None:
             self.routes["/metrics"] = {"GET": self._metrics}
             self.meters = {
-                seldon: RequestMeter(metrics, dataplane.labels, "seldon" if seldon else "v2", _FEEDBACK)
-                for seldon in (True, False)
+                protocol: RequestMeter(metrics, dataplane.labels, protocol, _FEEDBACK)
+                for protocol in ("seldon", "v2", "openai")
             }
 
     def templates(self) -> list[tuple[str, str]]:
@@ -123,7 +133,7 @@ class RestApp:
         if scope["type"] != "http":
             return
         route = self.route(scope["path"])
-        meter = self.meters[route.seldon] if self.meters is not None and route.service else None
+        meter = self.meters[route.protocol] if self.meters is not None and route.service else None
         if meter is not None:
             start, in_flight = time.perf_counter(), meter.started(route.model)
         with request_context(scope["headers"]) as context:
@@ -131,28 +141,34 @@ class RestApp:
             try:
                 response = await self._handler(scope, route)(scope, receive, route.model, route.version)
             except DaneelError as exc:
-                response = http.error_response(exc, route.seldon)
+                response = _error_response(exc, route)
             except Exception:  # the server never dies of a request; the detail is for the log, not the client
                 log.exception("unexpected error on %s %s (request %s)", scope["method"], route.path, context.request_id)
-                response = http.error_response(internal_error(context.request_id), route.seldon)
+                response = _error_response(internal_error(context.request_id), route)
             if span is not None:
                 span.answered(response.status, context.predictor)
         for name, value in context.response_headers.items():
             response.headers.append((name.encode("latin-1"), value.encode("latin-1")))
         response.headers.append((_REQUEST_ID, context.request_id.encode("latin-1")))
-        if meter is None:
+        if isinstance(response, http.Stream):  # a stream's time is all of it, to its last piece
+            await http.send_stream(send, receive, response)
+            if meter is None:
+                return
+            seconds = time.perf_counter() - start
+        elif meter is None:
             await http.send(send, response)
             return
-        seconds = time.perf_counter() - start
-        await http.send(send, response)  # the answer leaves first; counting it can wait a moment
+        else:
+            seconds = time.perf_counter() - start
+            await http.send(send, response)  # the answer leaves first; counting it can wait a moment
         in_flight.dec()
         meter.done(route.model, route.service, context.predictor, str(response.status), seconds)
 
     def _span(self, scope: Scope, route: Route, context: RequestContext) -> SpanScope:
         """A traced request's server span: requests to models only, as for metrics, not health checks."""
         assert self.tracing is not None
-        protocol, model = "seldon" if route.seldon else "v2", self.dataplane.labels(route.model)[0]
-        return self.tracing.http(scope["method"], route.service, protocol, model, context)
+        model = self.dataplane.labels(route.model)[0]
+        return self.tracing.http(scope["method"], route.service, route.protocol, model, context)
 
     def _handler(self, scope: Scope, route: Route) -> Handler:
         """The route's handler for the request's method; called by the caller, not here (one coroutine less)."""
@@ -162,18 +178,26 @@ class RestApp:
 
     async def _not_allowed(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         route = self.route(scope["path"])
+        if route.openai:
+            message = f"method {scope['method']} not allowed on {route.path}; use {', '.join(route.methods or ())}"
+            response = http.openai_error(InvalidInput("", message))
+            response.status = 405
+            return response
         return http.method_not_allowed(scope["method"], route.path, list(route.methods or ()), route.seldon)
 
     def _resolve(self, raw_path: str) -> Route:
         path = _strip_gateway(raw_path)
         seldon = not path.startswith("/v2")
         methods = self.routes.get(path)
+        if path.startswith(_OPENAI):
+            return Route(path, False, methods, service=path if methods and "POST" in methods else "", openai=True)
         if methods is not None:
             return Route(path, seldon, methods, service=path if path in _SELDON_POST else "")
         if path.startswith("/v2/models/"):
             methods, model, version = self._model_route(path[len("/v2/models/") :].split("/"))
             infer = methods is not None and "POST" in methods
-            return Route(path, seldon, methods, model, version, "/v2/models/{model}/infer" if infer else "")
+            service = "/v2/models/{model}/" + path.rsplit("/", 1)[1] if infer else ""
+            return Route(path, seldon, methods, model, version, service)
         if path.startswith(_REPOSITORY_MODELS):
             model, _, action = path[len(_REPOSITORY_MODELS) :].partition("/")
             return Route(path, seldon, self._repository_routes.get(action) if model else None, model)
@@ -275,7 +299,8 @@ class RestApp:
 
     async def _model_openapi(self, scope: Scope, receive: Any, model: str | None, version: str | None) -> Response:
         metadata = self.dataplane.model_metadata(str(model), version)
-        return json_response(openapi.model_document(metadata, self.templates(), self.is_seldon))
+        generates = self.dataplane.generates(str(model), version)
+        return json_response(openapi.model_document(metadata, self.templates(), self.is_seldon, generates))
 
     def is_seldon(self, path: str) -> bool:
         """Whether errors on `path` take the Seldon protocol's shape (else V2's)."""
@@ -295,6 +320,10 @@ def _infer_response(response: Any, wanted: binary.BinaryOutputs) -> Response:
     if not (wanted.default or wanted.named):
         return json_response(response)  # nothing asked for in binary: plain JSON, nothing to split out
     return http.tensors_response(*binary.encode_response(response, wanted))
+
+
+def _error_response(exc: DaneelError, route: Route) -> Response:
+    return http.openai_error(exc) if route.openai else http.error_response(exc, route.seldon)
 
 
 def _strip_gateway(path: str) -> str:
