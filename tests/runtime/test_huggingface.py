@@ -259,6 +259,18 @@ def test_the_task_parameter_wins_over_the_config(root: Path) -> None:
     assert result.data["label"][0] == pipeline(root / "nli", "text-classification")("the cat")[0]["label"]
 
 
+def test_daneel_yaml_may_name_the_task(root: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    for file in (root / "nli").iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    (folder / "daneel.yaml").write_text("implementation: HUGGINGFACE_SERVER\nparameters: {task: text-classification}\n")
+    spec = loader.resolve(str(folder))
+    component = loader.build(spec)
+    assert (spec.implementation, spec.parameters) == ("HUGGINGFACE_SERVER", {"task": "text-classification"})
+    assert isinstance(component, HuggingFaceComponent) and component.task == "text-classification"
+
+
 def test_a_folder_without_tokenizer_or_weights_is_not_recognised(root: Path, tmp_path: Path) -> None:
     folder = tmp_path / "bare"
     folder.mkdir()
@@ -477,6 +489,26 @@ def test_a_request_that_leaves_stops_only_its_own_stream(root: Path, writer: Any
     assert sizes == [2]
     assert "".join(piece.text for piece in pieces) == greedy(root, PROMPTS[0], 30)
     assert len(calls) > 5  # the staying request went on after the other left
+
+
+@pytest.mark.parametrize(
+    ("request_", "field", "message"),
+    [
+        (GenerationRequest(""), "prompt", "holds no tokens for this model to continue"),
+        (GenerationRequest("the cat", max_tokens=255), "max_tokens", "2 tokens and 255 more exceed the model's 256"),
+    ],
+)
+def test_a_prompt_the_model_cannot_continue_is_bad_input(
+    writer: Any, request_: GenerationRequest, field: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message) as caught:
+        asyncio.run(collect(writer, request_))
+    assert caught.value.field == field
+
+
+def test_no_tokens_asked_for_is_one_empty_piece(writer: Any) -> None:
+    pieces = asyncio.run(collect(writer, GenerationRequest("the cat sat", max_tokens=0)))
+    assert pieces == [Piece("", 0, "length", 3)]
 
 
 def test_non_streaming_inference_returns_the_generated_text(root: Path, writer: Any) -> None:

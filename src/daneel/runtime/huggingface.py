@@ -105,6 +105,7 @@ class HuggingFaceComponent(SavedModel):
         self.max_batch_size = _positive(self.parameters, "max_batch_size", 16)
         self.max_latency_s = _positive(self.parameters, "max_latency_ms", 2, minimum=0) / 1000
         self.pipeline: Any = None
+        self._running = threading.Lock()  # one pipeline call at a time: its tokenizer is not for two threads
         self.hidden = -1
         self._generator: _BatchingGenerator | None = None
 
@@ -117,7 +118,9 @@ class HuggingFaceComponent(SavedModel):
         self.hidden = int(getattr(pipe.model.config, "hidden_size", -1) or -1)
         self._call = Invoker(self._run, self._policy, executor=self._executor)
         if self.task == "text-generation":
-            self._generator = _BatchingGenerator(pipe.model, pipe.tokenizer, torch, self.max_batch_size)
+            # A tokenizer of its own: a fast tokenizer used on two threads at once fails ("Already borrowed").
+            tokenizer = await asyncio.to_thread(transformers.AutoTokenizer.from_pretrained, str(self.path))
+            self._generator = _BatchingGenerator(pipe.model, tokenizer, torch, self.max_batch_size)
             self._generator.wait_s = self.max_latency_s
 
     def _pipeline(self, transformers: Any) -> Any:
@@ -157,25 +160,26 @@ class HuggingFaceComponent(SavedModel):
 
     def _run(self, rows: _Rows) -> list[Any]:
         """The pipeline's result for each row, as JSON values (numpy scalars and tensors made plain)."""
+        with self._running:
+            return [self._row(rows, i) for i in range(rows.count)]
+
+    def _row(self, rows: _Rows, i: int) -> Any:
         pipe, task = self.pipeline, self.task
-        results = []
-        for i in range(rows.count):
-            if task == "question-answering":
-                result = pipe(question=rows.get("question", i), context=rows.get("context", i))
-            elif task == "zero-shot-classification":
-                result = pipe(rows.get("text", i), candidate_labels=rows.labels)
-            elif task == "text-generation":
-                result = pipe(rows.get("text", i), max_new_tokens=self.max_new_tokens, do_sample=False)[0]
-            elif task == "feature-extraction":
-                result = pipe(rows.get("text", i), return_tensors=True)[0].float().cpu().numpy().tolist()
-            else:
-                result = pipe(rows.get("text", i))
-            if task == "text-classification":
-                result = result[0]
-            if task == "fill-mask" and result and isinstance(result[0], list):
-                raise InvalidInput(f"{rows.name}[{i}]", "holds more than one mask token; fill-mask takes one per row")
-            results.append(_plain(result))
-        return results
+        if task == "question-answering":
+            result = pipe(question=rows.get("question", i), context=rows.get("context", i))
+        elif task == "zero-shot-classification":
+            result = pipe(rows.get("text", i), candidate_labels=rows.labels)
+        elif task == "text-generation":
+            result = pipe(rows.get("text", i), max_new_tokens=self.max_new_tokens, do_sample=False)[0]
+        elif task == "feature-extraction":
+            result = pipe(rows.get("text", i), return_tensors=True)[0].float().cpu().numpy().tolist()
+        else:
+            result = pipe(rows.get("text", i))
+        if task == "text-classification":
+            result = result[0]
+        if task == "fill-mask" and result and isinstance(result[0], list):
+            raise InvalidInput(f"{rows.name}[{i}]", "holds more than one mask token; fill-mask takes one per row")
+        return _plain(result)
 
     def _tensors(self, results: list[Any]) -> dict[str, np.ndarray]:
         """The rows' results as this task's V2 outputs."""
@@ -515,14 +519,12 @@ class _BatchingGenerator:
         eos = model.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [] if eos is None else [eos]
         self.eos = {int(token) for token in [*eos, tokenizer.eos_token_id] if token is not None}
+        self.limit: int | None = getattr(model.config, "max_position_embeddings", None)
         self.pending: list[_Stream] = []
         self.runner: asyncio.Task[None] | None = None
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="daneel-generate")
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Piece]:
-        if request.max_tokens < 1:
-            yield Piece("", 0, "length", len(self.tokenizer(request.prompt)["input_ids"]))
-            return
         stream = _Stream(request, asyncio.Queue(), asyncio.get_running_loop())
         self.pending.append(stream)
         if self.runner is None:
@@ -536,6 +538,18 @@ class _BatchingGenerator:
             stream.left = True
             if stream in self.pending:
                 self.pending.remove(stream)
+
+    def _check(self, request: GenerationRequest) -> int:
+        """The prompt's length in tokens, which must leave the model room for `max_tokens` more."""
+        count = len(self.tokenizer(request.prompt)["input_ids"])
+        if not count:
+            raise InvalidInput("prompt", "holds no tokens for this model to continue")
+        if self.limit is not None and count + request.max_tokens > self.limit:
+            raise InvalidInput(
+                "max_tokens",
+                f"the prompt's {count} tokens and {request.max_tokens} more exceed the model's {self.limit} positions",
+            )
+        return count
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -552,32 +566,52 @@ class _BatchingGenerator:
             self.runner = None
 
     def _generate(self, streams: list[_Stream]) -> None:
-        torch, first = self.torch, streams[0].request
         try:
-            encoded = self.tokenizer([stream.request.prompt for stream in streams], return_tensors="pt", padding=True)
-            for stream, mask in zip(streams, encoded["attention_mask"], strict=True):
-                stream.prompt_tokens = int(mask.sum())
-            batch = _Batch(streams, self.tokenizer, torch, self.eos)
-            options: dict[str, Any] = {"do_sample": False}
-            if first.temperature > 0:
-                options = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p}
-            if first.seed is not None:
-                torch.manual_seed(first.seed)
-            criteria = needs("transformers", "huggingface").StoppingCriteriaList([batch])
-            with torch.inference_mode():
-                self.model.generate(
-                    **encoded.to(self.model.device),
-                    max_new_tokens=max(stream.request.max_tokens for stream in streams),
-                    pad_token_id=self.tokenizer.pad_token_id,
-                    streamer=batch,
-                    stopping_criteria=criteria,
-                    **options,
-                )
+            streams = [stream for stream in streams if self._ready(stream)]
+            if streams:
+                self._generate_ready(streams)
         except Exception as exc:
             for stream in streams:
                 if not stream.done:
                     stream.done = True
                     stream.send(exc)
+
+    def _ready(self, stream: _Stream) -> bool:
+        """Whether a stream is to be generated; one whose prompt will not do, or that wants no token, is answered."""
+        try:
+            stream.prompt_tokens = self._check(stream.request)
+        except InvalidInput as exc:
+            stream.done = True
+            stream.send(exc)
+            return False
+        if stream.request.max_tokens < 1:
+            stream.done = True
+            stream.send(Piece("", 0, "length", stream.prompt_tokens))
+            stream.send(None)
+            return False
+        return not stream.left
+
+    def _generate_ready(self, streams: list[_Stream]) -> None:
+        torch, first = self.torch, streams[0].request
+        encoded = self.tokenizer([stream.request.prompt for stream in streams], return_tensors="pt", padding=True)
+        for stream, mask in zip(streams, encoded["attention_mask"], strict=True):
+            stream.prompt_tokens = int(mask.sum())
+        batch = _Batch(streams, self.tokenizer, torch, self.eos)
+        options: dict[str, Any] = {"do_sample": False}
+        if first.temperature > 0:
+            options = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p}
+        if first.seed is not None:
+            torch.manual_seed(first.seed)
+        criteria = needs("transformers", "huggingface").StoppingCriteriaList([batch])
+        with torch.inference_mode():
+            self.model.generate(
+                **encoded.to(self.model.device),
+                max_new_tokens=max(stream.request.max_tokens for stream in streams),
+                pad_token_id=self.tokenizer.pad_token_id,
+                streamer=batch,
+                stopping_criteria=criteria,
+                **options,
+            )
 
     def close(self) -> None:
         for stream in self.pending:
