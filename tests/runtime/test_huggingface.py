@@ -302,6 +302,16 @@ def test_an_architecture_without_a_task_asks_for_the_parameter(root: Path, tmp_p
         HuggingFaceComponent("m", tmp_path, {})
 
 
+def test_weights_that_do_not_load_are_a_load_error(root: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for file in (root / "sentiment").iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    (folder / "model.safetensors").write_text("not weights")
+    with pytest.raises(LoadError, match=r"broken: cannot be loaded as a text-classification pipeline \(.*header"):
+        loaded(folder)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has a CUDA device")
 def test_a_cuda_device_without_one_is_a_load_error(root: Path) -> None:
     with pytest.raises(LoadError, match="parameter device: cuda:0 asked for, but this torch sees no CUDA device"):

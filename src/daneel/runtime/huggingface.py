@@ -138,7 +138,7 @@ class HuggingFaceComponent(SavedModel):
                 device=self.device,
                 model_kwargs={"use_safetensors": True},
             )
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except Exception as exc:  # transformers' errors and safetensors' (SafetensorError) share no base but Exception
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise LoadError(f"{self.path}: cannot be loaded as a {self.task} pipeline ({first})") from exc
 
