@@ -28,6 +28,8 @@ class Server:
     #: The modules it loads a model with; a supervisor imports them before forking workers.
     frameworks: tuple[str, ...] = ()
     row_wise: bool = True  # one output row per input row, so requests can be batched by default
+    #: Files that must all be there beside one of `files` for a folder to be recognised as this server's.
+    requires: tuple[str, ...] = ()
 
 
 SERVERS = {
@@ -53,6 +55,15 @@ SERVERS = {
             "LIGHTGBM_SERVER", ("model.txt",), "daneel.runtime.lightgbm:LightGBMComponent", "lightgbm", ("lightgbm",)
         ),
         Server("ONNX_SERVER", ("model.onnx",), "daneel.runtime.onnx:ONNXComponent", "onnx", ("onnxruntime",)),
+        Server(
+            "HUGGINGFACE_SERVER",
+            ("model.safetensors", "model.safetensors.index.json"),
+            "daneel.runtime.huggingface:HuggingFaceComponent",
+            "huggingface",
+            ("torch", "transformers"),
+            row_wise=False,  # a pipeline answers per row already; text generation batches on its own
+            requires=("config.json", "tokenizer_config.json"),
+        ),
     )
 }
 
@@ -119,7 +130,8 @@ class SavedModel(Component):
 def recognise(folder: Path) -> str | None:
     """The prepackaged server a folder's model file asks for, if any."""
     for server in SERVERS.values():
-        if any((folder / name).is_file() for name in server.files):
+        found = any((folder / name).is_file() for name in server.files)
+        if found and all((folder / name).is_file() for name in server.requires):
             return server.name
     return None
 
