@@ -543,6 +543,23 @@ def served(module_serve: Any, root: Path) -> Any:
     return module_serve(root, env={"HF_HUB_OFFLINE": "1"})
 
 
+def test_the_openai_client_streams_from_a_served_text_generation_model(root: Path, served: Any) -> None:
+    """The official client, `stream: true`, against `daneel serve` of the tiny model: the chunks arrive one
+    piece each and join to what the pipeline generates greedily; V2's generate_stream says the same."""
+    openai = pytest.importorskip("openai", reason="the openai client is in the dev extra")
+    client = openai.OpenAI(base_url=served.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+    prompt, tokens = PROMPTS[1], 8
+    stream = client.completions.create(model="writer", prompt=prompt, max_tokens=tokens, temperature=0, stream=True)
+    chunks = [chunk.choices[0].text for chunk in stream if chunk.choices]
+    assert len(chunks) > 1
+    assert "".join(chunks) == greedy(root, prompt, tokens)
+    body = {"text_input": prompt, "parameters": {"max_tokens": tokens, "temperature": 0}}
+    with requests.post(f"{served.url}/v2/models/writer/generate_stream", json=body, stream=True, timeout=120) as sse:
+        assert sse.status_code == 200
+        events = [json.loads(line[len(b"data: ") :]) for line in sse.iter_lines() if line.startswith(b"data: ")]
+    assert "".join(event["text_output"] for event in events) == greedy(root, prompt, tokens)
+
+
 def triton_inputs(module: Any, name: str, binary: bool | None) -> list[Any]:
     tensors = []
     for key, values in inputs(name).items():
