@@ -77,6 +77,24 @@ class Server:
         every worker of several has loaded); fail with the server's stderr if it never does."""
         _poll(self, "/v2/health/ready", timeout, in_a_row)
 
+    def wait_workers(self, workers: int, timeout: float = STARTUP_TIMEOUT_S) -> None:
+        """Wait until /metrics, summed over the workers, counts every model READY in each of them (twenty
+        ready answers in a row can all come from the one worker that has loaded, on a busy machine)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = requests.get(self.url + "/metrics", timeout=5)
+            if response.status_code != 200:
+                return  # no metrics to tell (--no-metrics, or a token guards them): the readiness polls stand
+            ready = [
+                float(line.rsplit(" ", 1)[1])
+                for line in response.text.splitlines()
+                if line.startswith("daneel_model_state{") and 'state="READY"' in line
+            ]
+            if ready and all(count >= workers for count in ready):
+                return
+            time.sleep(0.1)
+        pytest.fail(f"daneel serve: not every one of {workers} workers loaded within {timeout}s:\n{self.stderr}")
+
     def stop(self) -> None:
         """SIGTERM the process group (the server and its workers), then SIGKILL what is left."""
         if self.proc.poll() is None:
@@ -124,6 +142,8 @@ class Servers:
         if ready:
             # A worker still loading answers 503 while another is ready; wait for all of them.
             server.wait_ready(in_a_row=20 if "--workers" in args else 1)
+            if "--workers" in args:
+                server.wait_workers(int(args[args.index("--workers") + 1]))
         return server
 
     def exits(self, target: str | Path, *args: str, **options: Any) -> Server:
