@@ -53,6 +53,19 @@ SERVERS = {
             "LIGHTGBM_SERVER", ("model.txt",), "daneel.runtime.lightgbm:LightGBMComponent", "lightgbm", ("lightgbm",)
         ),
         Server("ONNX_SERVER", ("model.onnx",), "daneel.runtime.onnx:ONNXComponent", "onnx", ("onnxruntime",)),
+        Server(
+            "PYTORCH_SERVER",
+            ("model.pt", "model.pt2"),
+            "daneel.runtime.pytorch:PyTorchComponent",
+            "pytorch",
+            ("torch",),
+        ),
+        # No frameworks to import before forking workers: each worker imports TensorFlow itself, whose
+        # runtime is not documented to survive a fork.
+        Server("TENSORFLOW_SERVER", ("saved_model.pb",), "daneel.runtime.tensorflow:TensorFlowComponent", "tensorflow"),
+        Server(
+            "CATBOOST_SERVER", ("model.cbm",), "daneel.runtime.catboost:CatBoostComponent", "catboost", ("catboost",)
+        ),
     )
 }
 
