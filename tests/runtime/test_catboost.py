@@ -19,7 +19,15 @@ from .served import check_graph_node, check_seldon, check_triton  # noqa: E402
 
 X, Y = load_iris(return_X_y=True)
 COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-SMALL = {"iterations": 20, "depth": 3, "verbose": False, "thread_count": 1, "random_seed": 0}
+# allow_writing_files: no catboost_info/ folder of training logs in the working directory
+SMALL = {
+    "iterations": 20,
+    "depth": 3,
+    "verbose": False,
+    "thread_count": 1,
+    "random_seed": 0,
+    "allow_writing_files": False,
+}
 
 
 @pytest.fixture(scope="module")
