@@ -62,4 +62,4 @@ manifests: $(BIN)/daneel
 	$(BIN)/daneel manifest examples/deployments/canary.yaml -o examples/manifests/canary.yaml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/iris/model.joblib bench/.work bench/.venv-mlserver bench/.venv-daneel
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/iris/model.joblib bench/.work bench/.venv-mlserver bench/.venv-daneel bench/.venv-daneel-torch

@@ -41,8 +41,9 @@ EXTRAS: dict[str, Callable[[Bench, list[Row]], Section]] = {
     "graph": extras.graph,
     "observability": extras.observability,
     "memory": extras.memory,
+    "pytorch": extras.pytorch,
 }
-FULL_ONLY = ("memory",)  # extras a quick run leaves out unless --extras names them
+FULL_ONLY = ("memory", "pytorch")  # extras a quick run leaves out unless --extras names them
 
 
 def options(argv: list[str]) -> argparse.Namespace:
