@@ -147,7 +147,7 @@ def pytorch(bench: Bench, rows: list[Row]) -> Section:
     for level in TORCH_LEVELS:
         ours, baseline = (row.loads[level] for row, _ in up)
         lines += [f"At c{level}:", "", *compare([(row.label, row.loads[level]) for row, _ in up])]
-        lines += [f"daneel keeps {ours.rps / baseline.rps:.2f}x of the baseline's req/s at c{level}.", ""]
+        lines += [f"daneel's req/s is {ours.rps / baseline.rps:.2f}x the baseline's at c{level}.", ""]
     return Section(title, lines)
 
 

@@ -77,7 +77,7 @@ class PyTorchComponent(SavedModel):
         import torch
 
         with torch.inference_mode():
-            args = [torch.from_numpy(feeds[node.name]).to(self.device) for node in self.inputs]
+            args = [_tensor(torch, feeds[node.name]).to(self.device) for node in self.inputs]
             result = self.module(*args)
         return self._named(result)
 
@@ -189,6 +189,12 @@ def _traced(name: str, value: Any) -> Node:
     if datatype is None:
         raise LoadError(f"{name}: torch dtype {value.dtype} has no Open Inference Protocol datatype")
     return Node(name, datatype, [int(dim) if str(dim).isdigit() else -1 for dim in value.shape])
+
+
+def _tensor(torch: Any, array: np.ndarray) -> Any:
+    """The array as a tensor, sharing its memory unless it is read-only (binary tensor data is), which torch
+    would share with a warning."""
+    return torch.from_numpy(array) if array.flags.writeable else torch.tensor(array)
 
 
 def _numpy(name: str, value: Any) -> np.ndarray:
