@@ -9,7 +9,7 @@ import yaml
 
 torch = pytest.importorskip("torch", reason="PYTORCH_SERVER needs torch: pip install 'daneel[pytorch]'")
 
-from daneel.errors import InvalidInput, LoadError  # noqa: E402
+from daneel.errors import InvalidInput, LoadError, ModelError  # noqa: E402
 from daneel.protocol.payload import Payload  # noqa: E402
 from daneel.runtime import loader, prepackaged  # noqa: E402
 from daneel.runtime.batching import Batched  # noqa: E402
@@ -211,6 +211,12 @@ def test_inputs_declared_unlike_the_program_are_a_load_error(tmp_path: Path) -> 
     folder = exported(mlp(), tmp_path / "m", torch.zeros(2, 4))
     with pytest.raises(LoadError, match=r"parameter inputs: 2 given, but the model has 1 \(x\)"):
         loaded(folder, inputs=["a", "b"])
+
+
+def test_outputs_named_unlike_what_a_scripted_module_returns_is_the_models_error(tmp_path: Path) -> None:
+    component = loaded(scripted(mlp(), tmp_path / "m"), outputs=["scores", "extra"])
+    with pytest.raises(ModelError, match="the model returned 1 tensors, but parameter outputs names 2"):
+        predict(component, X)
 
 
 def test_an_unreadable_model_file_is_a_load_error(tmp_path: Path) -> None:

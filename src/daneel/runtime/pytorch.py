@@ -76,9 +76,13 @@ class PyTorchComponent(SavedModel):
     def _forward(self, feeds: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
         import torch
 
-        with torch.inference_mode():
-            args = [_tensor(torch, feeds[node.name]).to(self.device) for node in self.inputs]
-            result = self.module(*args)
+        try:
+            with torch.inference_mode():
+                args = [_tensor(torch, feeds[node.name]).to(self.device) for node in self.inputs]
+                result = self.module(*args)
+        except torch.cuda.OutOfMemoryError as exc:
+            # A RuntimeError, but the server's trouble rather than the request's: a 500, not a 400.
+            raise ModelError(f"{self.device} is out of memory ({str(exc).splitlines()[0]})") from exc
         return self._named(result)
 
     def _named(self, result: Any) -> list[tuple[str, np.ndarray]]:
@@ -88,7 +92,7 @@ class PyTorchComponent(SavedModel):
             values = list(result) if isinstance(result, (tuple, list)) else [result]
             names = [node.name for node in self.outputs] or [f"output-{i}" for i in range(len(values))]
             if len(names) != len(values):
-                raise ModelError(f"parameter outputs names {len(names)}, but the model returned {len(values)}")
+                raise ModelError(f"the model returned {len(values)} tensors, but parameter outputs names {len(names)}")
             pairs = list(zip(names, values, strict=True))
         return [(name, _numpy(name, value)) for name, value in pairs]
 
