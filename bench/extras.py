@@ -9,18 +9,24 @@
 - large-request: what one 60 MB V2 JSON request costs (20 MB in quick runs): seconds, peak memory of
   the server and of the helper process that decodes it, against the body's size, and the longest
   health answer meanwhile (bench/big_request.py).
+- pytorch: daneel's PYTORCH_SERVER against the raw ASGI baseline serving the same exported MLP
+  (bench/baseline_torch.py), at concurrency 1 and 16, from bench/.venv-daneel-torch. Full runs only,
+  unless named.
 """
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
+from pathlib import Path
 
 import big_request
 import lineup
 import prepare
-from load import Load
-from measure import FAILURES, Bench, Memory, load_pair, memory_one
+from load import Load, run_wrk, write_script
+from measure import FAILURES, WARMUP_CONNECTIONS, Bench, Memory, load_pair, measure, memory_one
 from report import MIB, Row, Section, Target
+from servers import Running, Spec, check_answer, wait_ready
 
 # Switches the observability slot looks for in `daneel serve --help`; it is skipped while they are absent.
 METRICS_OFF = "--no-metrics"
@@ -116,6 +122,75 @@ def large_request(bench: Bench, rows: list[Row]) -> Section:
         f" the longest health answer meanwhile {max(r.stall_s for r in results):.2f} s.",
     ]
     return Section(title, lines, [Target("large request peak memory / body", worst, LARGE_REQUEST_BOUND, False)])
+
+
+TORCH_NAME = "mlp"
+TORCH_LEVELS = (1, 16)
+# One row of four features, FP32 [1, 4], to the program's one input; both servers answer output-0, [1, 3].
+TORCH_PAYLOAD = b'{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}'
+
+
+def pytorch(bench: Bench, rows: list[Row]) -> Section:
+    title = "PyTorch MLP: daneel's PYTORCH_SERVER vs the raw ASGI baseline, at c1 and c16"
+    root = Path(__file__).resolve().parent
+    try:
+        daneel = prepare.ensure_daneel_torch(root / ".venv-daneel-torch", root.parent)
+        model = prepare.export_mlp(daneel.parent / "python", bench.tools.work / "models" / TORCH_NAME)
+    except (prepare.SetupError, OSError, subprocess.CalledProcessError) as exc:
+        return skipped(title, f"torch could not be set up: {str(exc).splitlines()[0]}")
+    specs = _torch_specs(bench, daneel, model)
+    loaded = replace(bench, script=write_script(bench.tools.work / "post-mlp.lua", TORCH_PAYLOAD))
+    up: list[tuple[Row, Running]] = []
+    try:
+        for spec in specs:
+            prepare.say(f"starting {spec.label}")
+            server = bench.fleet.start(spec)
+            up.append((Row(spec.name, spec.label, spec.kind), server))
+            wait_ready(server)
+            check_answer(server, TORCH_PAYLOAD)
+            run_wrk(bench.wrk, loaded.script, server.url, WARMUP_CONNECTIONS, bench.warmup)
+        for level in TORCH_LEVELS:
+            measure(loaded, up, level)
+    except FAILURES as exc:
+        return skipped(title, f"a server failed: {str(exc).splitlines()[0]}")
+    finally:
+        for _, server in up:
+            bench.fleet.stop(server)
+    failed = next((row for row, _ in up if row.error), None)
+    if failed is not None:
+        return skipped(title, f"{failed.label} failed: {failed.error}")
+    lines = [
+        f"An MLP of random weights (4 -> 64 -> 64 -> 3, FP32) exported with torch.export ({model.name} in"
+        f" bench/.work/models/{TORCH_NAME}), one row per request. daneel serves it with PYTORCH_SERVER"
+        " (batching on, its default); the baseline (bench/baseline_torch.py) runs the same program on the same"
+        " stack with nothing between the socket and the module. MLServer ships no PyTorch runtime of its own:"
+        " its MLflow runtime could serve the MLP as a pyfunc model, but that puts MLflow and a second torch into"
+        " its virtualenv, so this section compares with the baseline only. Both run from bench/.venv-daneel-torch"
+        f" ({prepare.TORCH}, on the CPU) and are loaded in turns as the tables above are.",
+        "",
+    ]
+    for level in TORCH_LEVELS:
+        ours, baseline = (row.loads[level] for row, _ in up)
+        lines += [f"At c{level}:", "", *compare([(row.label, row.loads[level]) for row, _ in up])]
+        lines += [f"daneel's req/s is {ours.rps / baseline.rps:.2f}x the baseline's at c{level}.", ""]
+    return Section(title, lines)
+
+
+def _torch_specs(bench: Bench, daneel: Path, model: Path) -> tuple[Spec, Spec]:
+    folder, python = model.parent, daneel.parent / "python"
+    infer = f"/v2/models/{TORCH_NAME}/infer"
+    baseline = Path(__file__).resolve().parent / "baseline_torch.py"
+
+    def ours(port: int) -> list[str]:
+        return [str(daneel), "serve", str(folder), "--http-port", str(port), *bench.tools.daneel_options]
+
+    def theirs(port: int) -> list[str]:
+        return [str(python), str(baseline), str(model), "--port", str(port), "--name", TORCH_NAME]
+
+    return (
+        Spec("daneel-pytorch", "daneel PYTORCH_SERVER", "daneel", ours, bench.tools.work, infer),
+        Spec("raw-asgi-torch", "raw ASGI baseline (torch)", "baseline", theirs, bench.tools.work, infer),
+    )
 
 
 def _memory_row(label: str, memory: Memory) -> str:

@@ -80,6 +80,24 @@ spec:
 """
 
 
+# A multilayer perceptron of random weights (4 -> 64 -> 64 -> 3) exported with a dynamic batch dimension:
+# the PyTorch row's model, for daneel's PYTORCH_SERVER and the torch baseline alike. Nothing is trained.
+EXPORT_MLP = """
+import sys
+import torch
+
+torch.manual_seed(0)
+mlp = torch.nn.Sequential(
+    torch.nn.Linear(4, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 3)
+).eval()
+program = torch.export.export(mlp, (torch.zeros(2, 4),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+torch.export.save(program, sys.argv[1])
+"""
+
+#: The torch the PyTorch row installs: the CPU build this kind of machine keeps on disk, as `make test` does.
+TORCH = os.environ.get("TORCH", "torch==2.13.0")
+
+
 class SetupError(Exception):
     """Something the benchmark needs is missing and cannot be installed from here."""
 
@@ -110,6 +128,21 @@ def ensure_daneel(venv: Path, root: Path) -> Path:
     ours = importlib.metadata.version("scikit-learn")
     ensure_venv(venv, ["-e", f"{root}[sklearn]", f"scikit-learn=={ours}"])
     return venv / "bin" / "daneel"
+
+
+def ensure_daneel_torch(venv: Path, root: Path) -> Path:
+    """daneel with its pytorch extra in a virtualenv of its own (torch pinned as TORCH says); its daneel."""
+    ensure_venv(venv, [TORCH, "-e", f"{root}[pytorch]"])
+    return venv / "bin" / "daneel"
+
+
+def export_mlp(python: Path, folder: Path) -> Path:
+    """The MLP exported as folder/model.pt2 by `python` (which has torch), once; kept for later runs."""
+    model = folder / "model.pt2"
+    if not model.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(python), "-c", EXPORT_MLP, str(model)], check=True)
+    return model
 
 
 def ensure_venv(venv: Path, wanted: list[str]) -> None:

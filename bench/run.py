@@ -46,8 +46,9 @@ EXTRAS: dict[str, Callable[[Bench, list[Row]], Section]] = {
     "large-request": extras.large_request,
     "languages": languages.languages,
     "streaming": lambda bench, rows: streaming.section(bench.tools.daneel, bench.tools.work, bench.duration),
+    "pytorch": extras.pytorch,
 }
-FULL_ONLY = ("memory",)  # extras a quick run leaves out unless --extras names them
+FULL_ONLY = ("memory", "pytorch")  # extras a quick run leaves out unless --extras names them
 
 
 def options(argv: list[str]) -> argparse.Namespace:

@@ -6,6 +6,7 @@ and must answer exactly what its framework's own predict gives.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,36 @@ def _mlflow(folder: Path) -> Callable[[np.ndarray], np.ndarray]:
     return lambda rows: np.asarray(loaded.predict(rows.astype(np.float64)))
 
 
+def _catboost(folder: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import catboost
+
+    model = catboost.CatBoostClassifier(iterations=5, depth=2, verbose=False, thread_count=1, allow_writing_files=False)
+    model.fit(X, y)
+    model.save_model(str(folder / "model.cbm"))
+    (folder / "daneel.yaml").write_text("parameters: {method: predict_proba}\n")
+    return lambda rows: np.asarray(model.predict_proba(rows))
+
+
+def _pytorch(folder: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    program = torch.export.export(module, (torch.zeros(2, 4),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(program, str(folder / "model.pt2"))
+    return lambda rows: module(torch.from_numpy(rows)).detach().numpy()
+
+
+def _tensorflow(folder: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    model.export(str(folder), verbose=False)
+    return lambda rows: np.asarray(model.predict(rows, verbose=0))
+
+
 FORMATS = {
     "sklearn": (_sklearn, "predict_proba"),
     "xgboost": (_xgboost, None),
@@ -78,6 +109,18 @@ FORMATS = {
     "onnx": (_onnx, "probabilities"),
     "mlflow": (_mlflow, None),
 }
+# The deep-learning runtimes' frameworks are the `dl` extra, which a plain `.[dev]` leaves out.
+FORMATS.update(
+    {
+        name: (train, None)
+        for name, train, module in [
+            ("catboost", _catboost, "catboost"),
+            ("pytorch", _pytorch, "torch"),
+            ("tensorflow", _tensorflow, "tensorflow"),
+        ]
+        if importlib.util.find_spec(module) is not None
+    }
+)
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,19 @@ SERVERS = {
             row_wise=False,  # a pipeline answers per row already; text generation batches on its own
             requires=("config.json", "tokenizer_config.json"),
         ),
+        Server(
+            "PYTORCH_SERVER",
+            ("model.pt", "model.pt2"),
+            "daneel.runtime.pytorch:PyTorchComponent",
+            "pytorch",
+            ("torch",),
+        ),
+        # No frameworks to import before forking workers: each worker imports TensorFlow itself, whose
+        # runtime is not documented to survive a fork.
+        Server("TENSORFLOW_SERVER", ("saved_model.pb",), "daneel.runtime.tensorflow:TensorFlowComponent", "tensorflow"),
+        Server(
+            "CATBOOST_SERVER", ("model.cbm",), "daneel.runtime.catboost:CatBoostComponent", "catboost", ("catboost",)
+        ),
     )
 }
 
