@@ -221,8 +221,8 @@ def _index_entry(entry: dict[str, Any]) -> repo_pb.RepositoryIndexResponse.Model
     return repo_pb.RepositoryIndexResponse.ModelIndex(**{f: str(entry.get(f) or "") for f in fields})
 
 
-class AccessLogInterceptor(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio has no stubs
-    """Logs each unary call once answered, with its status code; each method's handler is wrapped once."""
+class _WrappingInterceptor(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio has no stubs
+    """Wraps each unary method's handler once, with what :meth:`wrap` gives for it, and keeps the result."""
 
     def __init__(self) -> None:
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
@@ -236,10 +236,22 @@ class AccessLogInterceptor(aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         found = self._wrapped.get(method)
         if found is None:
             handler = await continuation(details)
-            if handler is None or handler.unary_unary is None:
+            behaviour = None if handler is None or handler.unary_unary is None else self.wrap(method, handler.unary_unary)
+            if behaviour is None:
                 return handler
-            found = self._wrapped[method] = _rewrapped(handler, _logged(method, handler.unary_unary))
+            found = self._wrapped[method] = _rewrapped(handler, behaviour)
         return found
+
+    def wrap(self, method: str, behaviour: Callable[[Any, aio.ServicerContext], Awaitable[Any]]) -> Any:
+        """What runs instead of `method`'s unary `behaviour`, or None to leave its handler as it is."""
+        raise NotImplementedError
+
+
+class AccessLogInterceptor(_WrappingInterceptor):
+    """Logs each unary call once answered, with its status code; each method's handler is wrapped once."""
+
+    def wrap(self, method: str, behaviour: Callable[[Any, aio.ServicerContext], Awaitable[Any]]) -> Any:
+        return _logged(method, behaviour)
 
 
 def _rewrapped(handler: grpc.RpcMethodHandler, behaviour: Any) -> grpc.RpcMethodHandler:
@@ -249,29 +261,18 @@ def _rewrapped(handler: grpc.RpcMethodHandler, behaviour: Any) -> grpc.RpcMethod
     )
 
 
-class AuthInterceptor(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio has no stubs
+class AuthInterceptor(_WrappingInterceptor):
     """Ends a call to a guarded method with UNAUTHENTICATED unless its `authorization` metadata holds the token.
 
     The check runs in the handler, for each call; each guarded method's handler is wrapped once.
     """
 
     def __init__(self, auth: Auth) -> None:
+        super().__init__()
         self.auth = auth
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method: str = details.method
-        found = self._wrapped.get(method)
-        if found is None:
-            handler = await continuation(details)
-            if handler is None or handler.unary_unary is None or not self.auth.guards(grpc_group(method)):
-                return handler
-            found = self._wrapped[method] = _rewrapped(handler, _guarded(self.auth, handler.unary_unary))
-        return found
+    def wrap(self, method: str, behaviour: Callable[[Any, aio.ServicerContext], Awaitable[Any]]) -> Any:
+        return _guarded(self.auth, behaviour) if self.auth.guards(grpc_group(method)) else None
 
 
 def _guarded(auth: Auth, behaviour: Callable[[Any, aio.ServicerContext], Awaitable[Any]]) -> Any:
