@@ -236,7 +236,9 @@ class _WrappingInterceptor(aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         found = self._wrapped.get(method)
         if found is None:
             handler = await continuation(details)
-            behaviour = None if handler is None or handler.unary_unary is None else self.wrap(method, handler.unary_unary)
+            behaviour = (
+                None if handler is None or handler.unary_unary is None else self.wrap(method, handler.unary_unary)
+            )
             if behaviour is None:
                 return handler
             found = self._wrapped[method] = _rewrapped(handler, behaviour)
