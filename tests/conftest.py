@@ -263,6 +263,15 @@ def iris(tmp_path_factory: pytest.TempPathFactory) -> Iris:
     return Iris(folder, model, X[::10])
 
 
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory: pytest.TempPathFactory, iris: Iris) -> Path:
+    """The examples' iris folder and deployment files, with a freshly trained model (a clone has none)."""
+    root = tmp_path_factory.mktemp("examples")
+    shutil.copytree(iris.path, root / "iris")
+    shutil.copytree(Path(__file__).parents[1] / "examples" / "deployments", root / "deployments")
+    return root
+
+
 @dataclass
 class People:
     """A pipeline fitted on a DataFrame of mixed columns (age, city, score), saved as `path/model.joblib`.

@@ -11,19 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
 ROW = [5.1, 3.5, 1.4, 0.2]
 V2_BODY = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": ROW}]}
 SELDON_BODY = {"data": {"ndarray": [ROW]}}
-
-
-@pytest.fixture(scope="module")
-def examples(tmp_path_factory: pytest.TempPathFactory, iris: Any) -> Path:
-    """The examples' iris folder and deployment files, with a freshly trained model (a clone has none)."""
-    root = tmp_path_factory.mktemp("examples")
-    shutil.copytree(iris.path, root / "iris")
-    shutil.copytree(EXAMPLES / "deployments", root / "deployments")
-    return root
 
 
 def get(server: Any, path: str) -> Any:

@@ -25,7 +25,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 FLAGS = (
@@ -47,15 +46,6 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,
     reason="needs chromium and chromedriver on PATH (Debian: apt-get install -y chromium chromium-driver)",
 )
-
-
-@pytest.fixture(scope="module")
-def examples(tmp_path_factory: pytest.TempPathFactory, iris: Any) -> Path:
-    """The examples' iris folder and deployment files, with a freshly trained model (a clone has none)."""
-    root = tmp_path_factory.mktemp("examples")
-    shutil.copytree(iris.path, root / "iris")
-    shutil.copytree(EXAMPLES / "deployments", root / "deployments")
-    return root
 
 
 @pytest.fixture
