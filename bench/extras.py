@@ -23,10 +23,10 @@ from pathlib import Path
 import big_request
 import lineup
 import prepare
-from load import Load, run_wrk, write_script
-from measure import FAILURES, WARMUP_CONNECTIONS, Bench, Memory, load_pair, measure, memory_one
+from load import Load, write_script
+from measure import FAILURES, Bench, Memory, load_pair, load_together, memory_one
 from report import MIB, Row, Section, Target
-from servers import Running, Spec, check_answer, wait_ready
+from servers import Spec
 
 # Switches the observability slot looks for in `daneel serve --help`; it is skipped while they are absent.
 METRICS_OFF = "--no-metrics"
@@ -140,25 +140,10 @@ def pytorch(bench: Bench, rows: list[Row]) -> Section:
         return skipped(title, f"torch could not be set up: {str(exc).splitlines()[0]}")
     specs = _torch_specs(bench, daneel, model)
     loaded = replace(bench, script=write_script(bench.tools.work / "post-mlp.lua", TORCH_PAYLOAD))
-    up: list[tuple[Row, Running]] = []
     try:
-        for spec in specs:
-            prepare.say(f"starting {spec.label}")
-            server = bench.fleet.start(spec)
-            up.append((Row(spec.name, spec.label, spec.kind), server))
-            wait_ready(server)
-            check_answer(server, TORCH_PAYLOAD)
-            run_wrk(bench.wrk, loaded.script, server.url, WARMUP_CONNECTIONS, bench.warmup)
-        for level in TORCH_LEVELS:
-            measure(loaded, up, level)
+        loads = load_together(loaded, specs, TORCH_LEVELS, TORCH_PAYLOAD)
     except FAILURES as exc:
         return skipped(title, f"a server failed: {str(exc).splitlines()[0]}")
-    finally:
-        for _, server in up:
-            bench.fleet.stop(server)
-    failed = next((row for row, _ in up if row.error), None)
-    if failed is not None:
-        return skipped(title, f"{failed.label} failed: {failed.error}")
     lines = [
         f"An MLP of random weights (4 -> 64 -> 64 -> 3, FP32) exported with torch.export ({model.name} in"
         f" bench/.work/models/{TORCH_NAME}), one row per request. daneel serves it with PYTORCH_SERVER"
@@ -170,8 +155,9 @@ def pytorch(bench: Bench, rows: list[Row]) -> Section:
         "",
     ]
     for level in TORCH_LEVELS:
-        ours, baseline = (row.loads[level] for row, _ in up)
-        lines += [f"At c{level}:", "", *compare([(row.label, row.loads[level]) for row, _ in up])]
+        ours, baseline = (by_level[level] for by_level in loads)
+        measured = [(spec.label, by_level[level]) for spec, by_level in zip(specs, loads, strict=True)]
+        lines += [f"At c{level}:", "", *compare(measured)]
         lines += [f"daneel's req/s is {ours.rps / baseline.rps:.2f}x the baseline's at c{level}.", ""]
     return Section(title, lines)
 
