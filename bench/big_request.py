@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,21 +27,21 @@ from pathlib import Path
 import numpy as np
 import orjson
 import requests
+from servers import free_port
 
 MODEL = "class Sums:\n    def predict(self, X, names, meta):\n        return X.sum(axis=1)\n"
 MIB = 1024 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve(daneel: Path, folder: Path, port: int, pythonpath: str | None) -> subprocess.Popen[bytes]:
     args = [str(daneel), "serve", str(folder), "--host", "127.0.0.1", "--http-port", str(port), "--no-grpc"]
     env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None
-    proc = subprocess.Popen([*args, "--max-body-bytes", str(2**30)], stderr=subprocess.DEVNULL, env=env)
+    return started([*args, "--max-body-bytes", str(2**30)], port, env)
+
+
+def started(args: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`daneel serve` run with `args`, once ready on `port`; killed, and SystemExit, if not ready within 60 s."""
+    proc = subprocess.Popen(args, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

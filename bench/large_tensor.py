@@ -9,7 +9,6 @@ tensors, REST with Triton's binary extension, and gRPC with raw contents.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,17 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import requests
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+from big_request import started
+from servers import free_port
 
 ECHO = "class Echo:\n    def predict(self, X, names, meta):\n        return X\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve(folder: Path, http: int, grpc: int) -> subprocess.Popen[bytes]:
@@ -37,17 +31,7 @@ def serve(folder: Path, http: int, grpc: int) -> subprocess.Popen[bytes]:
     args = [str(daneel), "serve", str(folder), "--host", "127.0.0.1", "--http-port", str(http)]
     # JSON text of a large tensor is several times its size: lift the 64 MiB body limit for that row.
     args += ["--grpc-port", str(grpc), "--max-body-bytes", str(2**30)]
-    proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{http}/v2/health/ready", timeout=1).status_code == 200:
-                return proc
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("daneel serve did not become ready")
+    return started(args, http)
 
 
 def rest(port: int, data: np.ndarray, binary: bool) -> Callable[[], None]:
