@@ -13,7 +13,6 @@ import argparse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import joblib
 import numpy as np
 import orjson
 import uvicorn
@@ -26,11 +25,10 @@ JSON = [(b"content-type", b"application/json")]
 HEALTH = ("/v2/health/ready", "/v2/health/live")
 
 
-class Baseline:
-    """The whole server: one model behind one infer path and the two health paths."""
+class V2Baseline:
+    """The whole server: one infer path, answered by :meth:`infer`, and the two health paths."""
 
-    def __init__(self, model: Any, name: str) -> None:
-        self.predict_proba = model.predict_proba
+    def __init__(self, name: str) -> None:
         self.name = name
         self.infer_path = f"/v2/models/{name}/infer"
 
@@ -42,6 +40,18 @@ class Baseline:
             await respond(send, 200, b"")
         else:
             await respond(send, 404, b'{"error":"not found"}')
+
+    def infer(self, body: bytes) -> bytes:
+        """The V2 JSON answer to the V2 JSON request `body`."""
+        raise NotImplementedError
+
+
+class Baseline(V2Baseline):
+    """One scikit-learn model's predict_proba behind the infer path."""
+
+    def __init__(self, model: Any, name: str) -> None:
+        super().__init__(name)
+        self.predict_proba = model.predict_proba
 
     def infer(self, body: bytes) -> bytes:
         tensor = orjson.loads(body)["inputs"][0]
@@ -64,15 +74,27 @@ async def respond(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("model", help="a joblib file holding an estimator with predict_proba")
+def run(description: str, model_help: str, name: str, app: Callable[[str, str], V2Baseline]) -> None:
+    """Serves `app(model, name)` as the command line asks, on uvicorn with uvloop and httptools."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("model", help=model_help)
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--name", default="iris", help="the model name in the infer path")
+    parser.add_argument("--name", default=name, help="the model name in the infer path")
     args = parser.parse_args()
-    app = Baseline(joblib.load(args.model), args.name)
-    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="off", access_log=False)
+    served = app(args.model, args.name)
+    uvicorn.run(
+        served, host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="off", access_log=False
+    )
+
+
+def main() -> None:
+    import joblib  # here, not above: baseline_torch.py's virtualenv, which imports this module, has none
+
+    def load(model: str, name: str) -> Baseline:
+        return Baseline(joblib.load(model), name)
+
+    run((__doc__ or "").splitlines()[0], "a joblib file holding an estimator with predict_proba", "iris", load)
 
 
 if __name__ == "__main__":
