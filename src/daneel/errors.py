@@ -21,8 +21,10 @@ edge knows about HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 
 class ErrorCode(enum.Enum):
@@ -126,6 +128,21 @@ class LoadError(DaneelError):
 class Unauthenticated(DaneelError):
     code = ErrorCode.UNAUTHENTICATED
     reason = "UNAUTHENTICATED"
+
+
+T = TypeVar("T")
+
+
+async def within(seconds: float, call: Awaitable[T], message: str) -> T:
+    """`call`, or ModelTimeout(`message`) once it has taken `seconds`; a TimeoutError of its own passes as is."""
+    scope = asyncio.timeout(seconds)
+    try:
+        async with scope:
+            return await call
+    except TimeoutError:
+        if scope.expired():
+            raise ModelTimeout(message) from None
+        raise
 
 
 def describe(exc: BaseException) -> str:

@@ -6,7 +6,6 @@ allowed); they raise :class:`daneel.errors.DaneelError` for every failure.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import uuid
@@ -16,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from daneel.dataplane.repository import Entry, Repository, State
-from daneel.errors import DaneelError, ErrorCode, InvalidInput, ModelError, ModelTimeout, NotFound, NotReady, describe
+from daneel.errors import DaneelError, ErrorCode, InvalidInput, ModelError, NotFound, NotReady, describe, within
 from daneel.observe import custom, logs
 from daneel.observe.payloads import PayloadLogs
 from daneel.observe.telemetry import OFF, Telemetry
@@ -358,7 +357,7 @@ async def _guard(component: Component, call: Awaitable[T], timeout_s: float | No
     try:
         if timeout_s is None:
             return await call
-        return await _within(timeout_s, component.name, call)
+        return await within(timeout_s, call, f"{component.name}: no answer within {timeout_s:g} s (--request-timeout)")
     except DaneelError as exc:
         if exc.code is ErrorCode.MODEL_ERROR:
             _log_failure(exc.message, exc)
@@ -371,18 +370,6 @@ async def _guard(component: Component, call: Awaitable[T], timeout_s: float | No
         raise error from exc
     finally:
         logs.where.reset(where)
-
-
-async def _within(seconds: float, name: str, call: Awaitable[T]) -> T:
-    """`call`, or ModelTimeout once it has taken `seconds`; a TimeoutError of the model's own is its error."""
-    scope = asyncio.timeout(seconds)
-    try:
-        async with scope:
-            return await call
-    except TimeoutError:
-        if scope.expired():
-            raise ModelTimeout(f"{name}: no answer within {seconds:g} s (--request-timeout)") from None
-        raise
 
 
 def _log_failure(message: str, exc: BaseException) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from daneel.errors import DaneelError, InvalidInput, LoadError, ModelError, ModelTimeout, describe
+from daneel.errors import DaneelError, InvalidInput, LoadError, ModelError, describe, within
 from daneel.graph import calls, messages
 from daneel.observe import logs
 from daneel.observe.metrics import Counter, Histogram
@@ -249,7 +249,7 @@ class Graph(Component):
         """Await one call on a node within its timeout; any failure names the node. Timed when metrics are on."""
         # Most nodes have no timeout: they skip the cost of arming and disarming one on every call.
         if node.timeout_s is not None:
-            call = _within(node.timeout_s, node.name, method, call)
+            call = within(node.timeout_s, call, f"{node.name}: {method} took longer than {node.timeout_s} s")
         tracing = self.telemetry.tracing
         if tracing is not None and method != "health":
             call = tracing.span(f"{node.name}.{method}", self._span_attributes(node, method), call)
@@ -326,18 +326,6 @@ class Graph(Component):
         labels = (self.deployment, self.name, router, str(feedback.routing[router]))
         metrics.branch_feedback.counter(*labels).inc()
         metrics.branch_reward.counter(*labels).inc(float(feedback.reward or 0.0))
-
-
-async def _within(seconds: float, name: str, method: str, call: Awaitable[T]) -> T:
-    """`call`, or ModelTimeout once it has taken `seconds`; a TimeoutError of its own passes as it is."""
-    scope = asyncio.timeout(seconds)
-    try:
-        async with scope:
-            return await call
-    except TimeoutError:
-        if scope.expired():
-            raise ModelTimeout(f"{name}: {method} took longer than {seconds} s") from None
-        raise
 
 
 def _log_feedback(logger: PayloadLogger, feedback: Feedback) -> None:
