@@ -31,7 +31,6 @@ IRIS_METADATA = {
     "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, 4]}],
     "outputs": [{"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]}],
 }
-ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("st")
 #: What schemathesis checks of every answer; a 5xx is judged apart, from the recorded exchanges.
 CHECKS = "status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance"
@@ -159,13 +158,13 @@ def test_a_model_with_versions_and_several_tensors() -> None:
 
 
 @pytest.fixture(scope="module")
-def iris_server(module_serve: Servers) -> Server:
-    return module_serve(ROOT / "examples" / "iris", "--no-grpc")
+def iris_server(module_serve: Servers, examples: Path) -> Server:
+    return module_serve(examples / "iris", "--no-grpc")
 
 
 @pytest.fixture(scope="module")
-def abtest_server(module_serve: Servers) -> Server:
-    return module_serve(ROOT / "examples" / "deployments" / "abtest.yaml", "--no-grpc")
+def abtest_server(module_serve: Servers, examples: Path) -> Server:
+    return module_serve(examples / "deployments" / "abtest.yaml", "--no-grpc")
 
 
 def test_the_served_document_is_the_one_built_from_the_table(iris_server: Server) -> None:
