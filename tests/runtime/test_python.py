@@ -1,5 +1,6 @@
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -464,3 +465,34 @@ def test_a_failing_constructor_names_its_parameters(python_component: Make) -> N
     )
     with pytest.raises(LoadError, match=r"\(size=9\) failed: too big"):
         asyncio.run(component.load())
+
+
+def test_models_are_read_one_at_a_time_in_a_process(python_component: Make, tmp_path: Path) -> None:
+    """Two models loading at once read their code and files in turns (runtime/imports.LOADING): two threads
+    importing one framework together can leave one with a partially initialised module."""
+    trace = tmp_path / "trace"
+    source = f"""
+        import time
+
+        class Model:
+            def __init__(self, name):
+                self.name = name
+
+            def load(self):
+                with open({str(trace)!r}, "a") as out:
+                    out.write(f"start {{self.name}}\\n")
+                time.sleep(0.2)  # long enough for the other load to begin, were they not in turns
+                with open({str(trace)!r}, "a") as out:
+                    out.write(f"end {{self.name}}\\n")
+
+            def predict(self, X, names):
+                return X
+        """
+    first, second = (python_component(source, load=False, name=name) for name in ("a", "b"))
+
+    async def both() -> None:
+        await asyncio.gather(first.load(), second.load())
+
+    asyncio.run(both())
+    steps = [line.split()[0] for line in trace.read_text().splitlines()]
+    assert steps == ["start", "end", "start", "end"]

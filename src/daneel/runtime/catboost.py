@@ -9,7 +9,6 @@ named features takes a DataFrame by name; rows of numbers are taken by position.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from daneel.protocol import codecs
 from daneel.protocol.payload import Payload
 from daneel.runtime import tensors
 from daneel.runtime.component import Metadata, TensorSpec
+from daneel.runtime.imports import off_loop
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
 from daneel.runtime.prepackaged import SavedModel, needs
@@ -43,7 +43,7 @@ class CatBoostComponent(SavedModel):
 
     async def load(self) -> None:
         catboost = needs("catboost", "catboost")
-        self.model = await asyncio.to_thread(_read, catboost, self.model_file())
+        self.model = await off_loop(_read, catboost, self.model_file())
         self.loss = str(self.model.get_all_params().get("loss_function", ""))
         classifier = self.loss in CLASSIFIERS
         if self.method == "predict_proba" and not classifier:

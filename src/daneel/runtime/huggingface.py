@@ -33,6 +33,7 @@ from daneel.errors import InvalidInput, LoadError
 from daneel.protocol.payload import Payload
 from daneel.runtime.component import Metadata, TensorSpec
 from daneel.runtime.generation import FinishReason, GenerationRequest, Piece
+from daneel.runtime.imports import off_loop
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.prepackaged import SavedModel, needs
 
@@ -80,9 +81,6 @@ OUTPUTS: dict[str, tuple[tuple[str, str, list[int]], ...]] = {
 #: The named inputs of the tasks that take more than one text per row; the others take one, named as the caller likes.
 INPUTS = {"question-answering": ("question", "context"), "zero-shot-classification": ("text", "candidate_labels")}
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
-#: transformers builds a model on torch's "meta" device by patching torch for the whole process while it
-#: loads: two models loading at once on two threads (a folder of folders) would meet there, so one at a time.
-_LOADING = threading.Lock()
 
 
 class HuggingFaceComponent(SavedModel):
@@ -114,18 +112,17 @@ class HuggingFaceComponent(SavedModel):
         transformers = needs("transformers", "huggingface")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise LoadError(f"parameter device: {self.device} asked for, but this torch sees no CUDA device")
-        self.pipeline = pipe = await asyncio.to_thread(self._pipeline, transformers)
+        self.pipeline = pipe = await off_loop(
+            self._load, transformers
+        )  # one model at a time: transformers patches torch
+        # process-wide while it builds a model on the "meta" device
         self.hidden = int(getattr(pipe.model.config, "hidden_size", -1) or -1)
         self._call = Invoker(self._run, self._policy, executor=self._executor)
         if self.task == "text-generation":
             # A tokenizer of its own: a fast tokenizer used on two threads at once fails ("Already borrowed").
-            tokenizer = await asyncio.to_thread(transformers.AutoTokenizer.from_pretrained, str(self.path))
+            tokenizer = await off_loop(transformers.AutoTokenizer.from_pretrained, str(self.path))
             self._generator = _BatchingGenerator(pipe.model, tokenizer, torch, self.max_batch_size)
             self._generator.wait_s = self.max_latency_s
-
-    def _pipeline(self, transformers: Any) -> Any:
-        with _LOADING:
-            return self._load(transformers)
 
     def _load(self, transformers: Any) -> Any:
         try:

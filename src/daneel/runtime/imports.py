@@ -13,6 +13,7 @@ stays with the folder that imported it first.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import importlib
@@ -22,15 +23,33 @@ import re
 import sys
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 from daneel.errors import LoadError
 
+T = TypeVar("T")
+
 PACKAGE_PREFIX = "daneel_folder_"
-# sys.modules and sys.path are process-wide and folders load concurrently on threads; other threads
-# import too, so sys.modules is only ever read through a copy.
-_importing = threading.Lock()
+#: Held while a model's code or files are read on a thread, and while a framework is first imported.
+#: Models load concurrently, and two threads importing the same framework at once (directly, by
+#: unpickling, or through a library that imports its flavour) can hand one of them a partially
+#: initialised module ("cannot import name 'clone' from partially initialized module
+#: 'sklearn.base'"); sys.modules and sys.path are process-wide as well. So reading is one model at a
+#: time in a process, which costs little: it is mostly imports and unpickling, which hold the GIL.
+LOADING = threading.RLock()
+_importing = LOADING  # sys.modules is only ever read through a copy: other threads import too
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on a thread, holding LOADING: how a runtime reads its model's files and code."""
+    return await asyncio.to_thread(_holding, fn, *args)
+
+
+def _holding(fn: Callable[..., T], *args: Any) -> T:
+    with LOADING:
+        return fn(*args)
 
 
 def import_class(implementation: str, path: Path | None) -> type:

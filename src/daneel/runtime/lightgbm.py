@@ -7,7 +7,6 @@ multiclass ones. A model trained on named columns takes a DataFrame by name.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from daneel.protocol import codecs
 from daneel.protocol.payload import Payload
 from daneel.runtime import tensors
 from daneel.runtime.component import Metadata, TensorSpec
+from daneel.runtime.imports import off_loop
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
 from daneel.runtime.prepackaged import SavedModel, needs
@@ -31,7 +31,7 @@ class LightGBMComponent(SavedModel):
 
     async def load(self) -> None:
         lightgbm = needs("lightgbm", "lightgbm")
-        self.booster = await asyncio.to_thread(_read, lightgbm, self.model_file())
+        self.booster = await off_loop(_read, lightgbm, self.model_file())
         names = self.booster.feature_name()
         # LightGBM names the columns of unnamed training data Column_0, Column_1, ...
         if names != [f"Column_{i}" for i in range(len(names))]:

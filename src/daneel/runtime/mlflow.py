@@ -25,6 +25,7 @@ from daneel.protocol.payload import Payload, as_array
 from daneel.protocol.v2 import Tensor
 from daneel.runtime import mlflow_registry, requirements, tensors
 from daneel.runtime.component import Metadata, TensorSpec
+from daneel.runtime.imports import off_loop
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
 from daneel.runtime.prepackaged import SavedModel, needs
@@ -53,7 +54,7 @@ class MLflowComponent(SavedModel):
         unmet = await asyncio.to_thread(_unmet, self.path)
         self._report([*_python(flavour.get("python_version")), *unmet])
         pyfunc = needs("mlflow.pyfunc", "mlflow")
-        self.model = await asyncio.to_thread(_read, pyfunc, self.path)
+        self.model = await off_loop(_read, pyfunc, self.path)
         self.schema = self.model.metadata.get_input_schema()
         self.output_schema = self.model.metadata.get_output_schema()
         if self.output_schema is not None and self.output_schema.has_input_names():

@@ -10,7 +10,6 @@ ZipMap) come back as one row of values per map.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from daneel.protocol.datatypes import to_numpy
 from daneel.protocol.payload import Payload
 from daneel.runtime import tensors
 from daneel.runtime.component import Metadata, TensorSpec
+from daneel.runtime.imports import off_loop
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
 from daneel.runtime.prepackaged import SavedModel, needs
@@ -72,7 +72,7 @@ class ONNXComponent(SavedModel):
     async def load(self) -> None:
         ort = needs("onnxruntime", "onnx")
         self._check_providers(ort.get_available_providers())
-        self.session = session = await asyncio.to_thread(self._session, ort)
+        self.session = session = await off_loop(self._session, ort)
         self.inputs = [_node(arg) for arg in session.get_inputs()]
         self.outputs = self._pick([_node(arg) for arg in session.get_outputs()])
         names = [node.name for node in self.outputs]

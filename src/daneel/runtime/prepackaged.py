@@ -9,6 +9,7 @@ imports xgboost or onnxruntime.
 from __future__ import annotations
 
 import importlib
+import sys
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from daneel.errors import InvalidInput, LoadError
 from daneel.runtime.component import Component
+from daneel.runtime.imports import LOADING
 from daneel.runtime.invoke import Invoker
 
 
@@ -177,7 +179,11 @@ def build(
 
 def needs(module: str, extra: str) -> Any:
     """Import a framework, or fail with the pip command that installs it."""
+    found = sys.modules.get(module)
+    if found is not None:
+        return found
     try:
-        return importlib.import_module(module)
+        with LOADING:  # not beside another thread's import or model read (runtime/imports.py)
+            return importlib.import_module(module)
     except ImportError as exc:
         raise LoadError(f"this model needs {module} ({exc}): pip install 'daneel[{extra}]'") from None

@@ -8,7 +8,6 @@ after a TypeError that could equally come from inside the user's code.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -24,7 +23,7 @@ from daneel.protocol.v1 import Feedback
 from daneel.runtime.base import Model
 from daneel.runtime.component import Component, Kind, Metadata, TensorSpec
 from daneel.runtime.generation import Generator
-from daneel.runtime.imports import import_class
+from daneel.runtime.imports import import_class, off_loop
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
 from daneel.runtime.python_generator import PythonGenerator
@@ -95,10 +94,10 @@ class PythonComponent(Component):
         self._generator: PythonGenerator | None = None
 
     async def load(self) -> None:
-        self._cls = await asyncio.to_thread(import_class, self.implementation, self._path)
+        self._cls = await off_loop(import_class, self.implementation, self._path)
         self.kind = self._explicit_kind or infer_kind(self._cls)
         self.raw_methods = frozenset(m for m in RAW_METHODS if implements(self._cls, f"{m}_raw"))
-        self.obj = await asyncio.to_thread(self._construct)
+        self.obj = await off_loop(self._construct)
         if implements(self._cls, "init_metrics") and self._user_metrics is not None:
             self._init_metrics(self._user_metrics)
         if implements(self._cls, "load"):
@@ -267,7 +266,7 @@ async def _run_load(load: Callable[[], Any], name: str) -> None:
         if inspect.iscoroutinefunction(load):
             await load()
         else:
-            await asyncio.to_thread(load)
+            await off_loop(load)
     except Exception as exc:
         raise LoadError(f"{name}.load raised {type(exc).__name__}: {exc}") from exc
 

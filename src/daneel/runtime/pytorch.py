@@ -13,7 +13,6 @@ Calls run under `torch.inference_mode`.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from daneel.protocol import codecs
 from daneel.protocol.payload import Payload
 from daneel.runtime import tensors
 from daneel.runtime.component import Metadata
+from daneel.runtime.imports import off_loop
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
 from daneel.runtime.onnx import Node
@@ -64,7 +64,7 @@ class PyTorchComponent(SavedModel):
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         path = self.model_file()
-        self.module, found, returned = await asyncio.to_thread(_load, torch, path, self.device)
+        self.module, found, returned = await off_loop(_load, torch, path, self.device)
         self.inputs = merge("inputs", self.declared_inputs, found)
         if not self.inputs:
             raise LoadError(f"{path}: the model takes no inputs")

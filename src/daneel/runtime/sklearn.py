@@ -8,7 +8,6 @@ however the request named them (see :mod:`daneel.runtime.frames`); it needs pand
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from daneel.protocol.datatypes import from_numpy
 from daneel.protocol.payload import Payload
 from daneel.runtime import frames, tensors
 from daneel.runtime.component import Metadata, TensorSpec
+from daneel.runtime.imports import off_loop
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
 from daneel.runtime.prepackaged import SavedModel, needs
@@ -44,7 +44,7 @@ class SKLearnComponent(SavedModel):
         self._types: dict[str, np.dtype] = {}  # the dtypes of those whose dtype it shows
 
     async def load(self) -> None:
-        self.estimator = await asyncio.to_thread(_read, self.model_file())
+        self.estimator = await off_loop(_read, self.model_file())
         self.method = self.method or _default_method(self.estimator)
         fn = getattr(self.estimator, self.method, None)
         if fn is None:

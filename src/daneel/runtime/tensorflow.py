@@ -8,7 +8,6 @@ every output of the signature comes back by name.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from daneel.protocol import codecs
 from daneel.protocol.payload import Payload
 from daneel.runtime import tensors
 from daneel.runtime.component import Metadata
+from daneel.runtime.imports import off_loop
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
 from daneel.runtime.onnx import Node
@@ -49,7 +49,7 @@ class TensorFlowComponent(SavedModel):
 
     async def load(self) -> None:
         tf = needs("tensorflow", "tensorflow")
-        function = await asyncio.to_thread(_signature, tf, self.path, self.signature)
+        function = await off_loop(_signature, tf, self.path, self.signature)
         _, by_name = function.structured_input_signature
         self.inputs = [_node(name, spec) for name, spec in sorted(by_name.items())]
         self.outputs = [_node(name, spec) for name, spec in sorted(function.structured_outputs.items())]

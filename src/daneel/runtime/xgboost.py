@@ -8,7 +8,6 @@ per class, as `XGBClassifier.predict_proba` does, for classification objectives.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from daneel.protocol import codecs
 from daneel.protocol.payload import Payload
 from daneel.runtime import tensors
 from daneel.runtime.component import Metadata, TensorSpec
+from daneel.runtime.imports import off_loop
 from daneel.runtime.invoke import Invoker
 from daneel.runtime.names import column_names
 from daneel.runtime.prepackaged import SavedModel, needs
@@ -40,7 +40,7 @@ class XGBoostComponent(SavedModel):
         self._params: dict[str, str] = {}
 
     async def load(self) -> None:
-        self.booster = await asyncio.to_thread(_read, self.model_file())
+        self.booster = await off_loop(_read, self.model_file())
         learner = json.loads(self.booster.save_config())["learner"]
         self.objective = learner["objective"]["name"]
         self._params = learner["learner_model_param"]
